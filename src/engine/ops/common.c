@@ -1,0 +1,93 @@
+/* common.c - the op registry and helpers shared by kernels (broadcasting, axes, typed reads). */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "engine/ops/ops.h"
+
+static const fg_op_def *const families[] = {fg_ops_elementwise, fg_ops_reduce, fg_ops_shape, fg_ops_nn};
+
+const fg_op_def *fg_op_find(const char *domain, const char *op_type) {
+    if (domain && domain[0] && strcmp(domain, "ai.onnx") != 0)
+        return NULL;
+    for (size_t f = 0; f < sizeof families / sizeof families[0]; f++)
+        for (const fg_op_def *d = families[f]; d->type; d++)
+            if (strcmp(d->type, op_type) == 0)
+                return d;
+    return NULL;
+}
+
+int fg_kerr(fg_kctx *c, int code, const char *fmt, ...) {
+    char msg[FG_ERR_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return fg_err_set(c->err, code, "%s: %s", fg_node_desc(c->node), msg);
+}
+
+int fg_broadcast_shape(fg_kctx *c, const fg_tensor *a, const fg_tensor *b, int *rank, int64_t *dims) {
+    int r = a->rank > b->rank ? a->rank : b->rank;
+    for (int i = 0; i < r; i++) {
+        int ia = i - (r - a->rank), ib = i - (r - b->rank);
+        int64_t da = ia >= 0 ? a->dims[ia] : 1, db = ib >= 0 ? b->dims[ib] : 1;
+        if (da != db && da != 1 && db != 1) {
+            char sa[160], sb[160];
+            return fg_kerr(c, FG_ESHAPE, "shapes %s and %s cannot be broadcast", fg_shape_str(a, sa, sizeof sa),
+                           fg_shape_str(b, sb, sizeof sb));
+        }
+        dims[i] = da == 1 ? db : da;
+    }
+    *rank = r;
+    return 0;
+}
+
+int fg_norm_axis(fg_kctx *c, int64_t axis, int rank, int *out) {
+    int64_t a = axis < 0 ? axis + rank : axis;
+    if (a < 0 || a >= (rank ? rank : 1))
+        return fg_kerr(c, FG_EINVAL, "axis %lld is out of range for rank %d", (long long)axis, rank);
+    *out = (int)a;
+    return 0;
+}
+
+int64_t fg_tensor_get_i64(const fg_tensor *t, int64_t i) {
+    switch (t->dtype) {
+    case FG_I64: return ((const int64_t *)t->data)[i];
+    case FG_I32: return ((const int32_t *)t->data)[i];
+    case FG_U8: case FG_BOOL: return ((const uint8_t *)t->data)[i];
+    case FG_I8: return ((const int8_t *)t->data)[i];
+    case FG_F32: return (int64_t)((const float *)t->data)[i];
+    case FG_F64: return (int64_t)((const double *)t->data)[i];
+    default: return 0;
+    }
+}
+
+double fg_tensor_get_f64(const fg_tensor *t, int64_t i) {
+    switch (t->dtype) {
+    case FG_F32: return ((const float *)t->data)[i];
+    case FG_F64: return ((const double *)t->data)[i];
+    case FG_I64: return (double)((const int64_t *)t->data)[i];
+    case FG_I32: return ((const int32_t *)t->data)[i];
+    case FG_U8: case FG_BOOL: return ((const uint8_t *)t->data)[i];
+    case FG_I8: return ((const int8_t *)t->data)[i];
+    default: return 0;
+    }
+}
+
+void fg_strides(const fg_tensor *t, int64_t *strides) {
+    int64_t s = 1;
+    for (int i = t->rank - 1; i >= 0; i--) {
+        strides[i] = s;
+        s *= t->dims[i];
+    }
+}
+
+int fg_check_dtype(fg_kctx *c, int i, const fg_dtype *allowed) {
+    const fg_tensor *t = fg_in(c, i);
+    if (!t)
+        return fg_kerr(c, FG_EINVAL, "input %d is required", i);
+    for (const fg_dtype *a = allowed; *a; a++)
+        if (t->dtype == *a)
+            return 0;
+    return fg_kerr(c, FG_EUNSUPPORTED, "input %d has unsupported dtype %s", i, fg_dtype_name(t->dtype));
+}

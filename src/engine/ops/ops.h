@@ -1,0 +1,104 @@
+/* ops.h - the contract between the planner and the kernels, and helpers kernels share.
+ *
+ * An op is described by an fg_op_def. The planner calls, per plan (i.e. per distinct input shape):
+ *   infer(c)   - input shapes and dtypes are set (c->in[i]->data is non-NULL only where the value is
+ *                known at plan time: constants, folded subgraphs); set c->out[i]'s dtype/rank/dims.
+ *                Return FG_ENEEDVALUE with c->need_value = input index when an output shape depends
+ *                on an input's value that is not known (the planner then keys plans on it).
+ *   prepare(c) - optional; shapes are final. Create primitives, prepack weights into c->state,
+ *                request scratch bytes through c->scratch_len. Called once per plan.
+ *   run(c)     - compute. in/out data are valid; must not allocate (use state and scratch).
+ *   release(s) - optional; frees what prepare put into c->state.
+ * Kernels read attributes from c->node (fg_attr_*), honour c->opset for semantics that changed between
+ * opsets, and report errors through fg_err_set(c->err, ...) naming the node (fg_node_desc). */
+#ifndef FG_ENGINE_OPS_H
+#define FG_ENGINE_OPS_H
+
+#include <stdbool.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "engine/graph.h"
+
+struct fg_dnnl; /* engine-wide oneDNN handles (engine/dnnl_util.h) */
+
+typedef struct fg_kctx {
+    const fg_node *node;
+    int opset;
+    int n_in, n_out;
+    fg_tensor **in;  /* NULL where an optional input is absent */
+    fg_tensor **out; /* NULL where an optional output is absent */
+    void *state;
+    void *scratch;
+    size_t scratch_len;
+    int n_threads;
+    int need_value;
+    fg_err *err;
+    struct fg_dnnl *dnnl;
+} fg_kctx;
+
+enum {
+    FG_OP_SHAPE_ONLY = 1u << 0, /* run reads only input shapes (Shape, Size): foldable at plan time */
+    FG_OP_ALIAS = 1u << 1,      /* output 0 is input 0's bytes reinterpreted (Reshape, Identity, ...) */
+    FG_OP_NOFOLD = 1u << 2,     /* never constant-fold (random ops) */
+};
+
+typedef struct fg_op_def {
+    const char *type;
+    int (*infer)(fg_kctx *c);
+    int (*prepare)(fg_kctx *c);
+    int (*run)(fg_kctx *c);
+    void (*release)(void *state);
+    unsigned flags;
+} fg_op_def;
+
+/* Looks up the kernel for (domain, op_type); NULL when unsupported. */
+const fg_op_def *fg_op_find(const char *domain, const char *op_type);
+
+/* Op families, each a table terminated by an entry with type == NULL. */
+extern const fg_op_def fg_ops_elementwise[];
+extern const fg_op_def fg_ops_reduce[];
+extern const fg_op_def fg_ops_shape[];
+extern const fg_op_def fg_ops_nn[];
+
+/* ---- helpers for kernels ---- */
+
+/* Input i or NULL when absent/out of range. */
+static inline fg_tensor *fg_in(fg_kctx *c, int i) { return i < c->n_in ? c->in[i] : NULL; }
+
+/* Sets out's dtype and shape. */
+static inline void fg_set_shape(fg_tensor *out, fg_dtype dt, int rank, const int64_t *dims) {
+    out->dtype = dt;
+    out->rank = rank;
+    for (int i = 0; i < rank; i++)
+        out->dims[i] = dims[i];
+}
+
+/* Copies in's dtype and shape to out. */
+static inline void fg_same_shape(fg_tensor *out, const fg_tensor *in) {
+    fg_set_shape(out, in->dtype, in->rank, in->dims);
+}
+
+/* Computes the numpy-style broadcast of shapes a and b into out (rank and dims). FG_ESHAPE on
+ * mismatch (with a message naming the node). */
+int fg_broadcast_shape(fg_kctx *c, const fg_tensor *a, const fg_tensor *b, int *rank, int64_t *dims);
+
+/* Normalises a possibly negative axis for rank r; FG_EINVAL (message naming the node) when out of range. */
+int fg_norm_axis(fg_kctx *c, int64_t axis, int rank, int *out);
+
+/* Reads element i of an integer tensor (I32 or I64) as int64. */
+int64_t fg_tensor_get_i64(const fg_tensor *t, int64_t i);
+/* Reads element i of a numeric tensor (F32, I32, I64, BOOL, U8, I8) as double. */
+double fg_tensor_get_f64(const fg_tensor *t, int64_t i);
+
+/* Row-major strides of t in elements. */
+void fg_strides(const fg_tensor *t, int64_t *strides);
+
+/* Shorthand for errors that name the node. */
+#define FG_KERR(c, code, ...) fg_kerr((c), (code), __VA_ARGS__)
+int fg_kerr(fg_kctx *c, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Checks input i is present with one of the allowed dtypes (terminated by 0). */
+int fg_check_dtype(fg_kctx *c, int i, const fg_dtype *allowed);
+
+#endif

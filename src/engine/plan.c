@@ -1,0 +1,427 @@
+/* plan.c - per-shape execution plans.
+ * Building a plan walks the live nodes in order: every op infers its output shapes; a node whose
+ * inputs are all known at plan time (constants, shapes of inputs, keyed input values) is executed
+ * right away and its outputs become plan constants (this folds torch's Shape->Gather->Concat chains);
+ * the rest become steps. Intermediate buffers are then packed into one arena by lifetime, so
+ * `run` only points tensors at fixed offsets and calls kernels: no allocation. */
+#include "engine/plan.h"
+
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "engine/dnnl_util.h"
+
+typedef struct step {
+    int node;
+    bool alias;
+    fg_kctx c;
+} step;
+
+struct fg_plan {
+    const fg_graph *g;
+    int n_in;
+    fg_tensor *key;     /* input dtypes/shapes; data = copy for value-keyed inputs */
+    fg_tensor *vt;      /* per value */
+    step *steps;
+    int n_steps;
+    fg_tensor **ptrs;   /* in/out pointer arrays of all kctx */
+    void *arena;
+    size_t arena_len, total_len;
+    void *scratch;
+    size_t scratch_len;
+    void **owned; /* folded outputs */
+    int n_owned;
+    int n_threads;
+};
+
+static size_t tensor_bytes(const fg_tensor *t) {
+    return (size_t)fg_tensor_numel(t) * fg_dtype_size(t->dtype);
+}
+
+static void set_ctx(fg_kctx *c, const fg_node *n, fg_tensor *vt, fg_tensor **ptrs, int n_threads,
+                    fg_dnnl *dnnl, fg_err *e) {
+    memset(c, 0, sizeof *c);
+    c->node = n;
+    c->opset = n->opset;
+    c->n_in = n->n_in;
+    c->n_out = n->n_out;
+    c->in = ptrs;
+    c->out = ptrs + n->n_in;
+    for (int k = 0; k < n->n_in; k++)
+        c->in[k] = n->in[k] >= 0 ? &vt[n->in[k]] : NULL;
+    for (int k = 0; k < n->n_out; k++)
+        c->out[k] = n->out[k] >= 0 ? &vt[n->out[k]] : NULL;
+    c->n_threads = n_threads;
+    c->dnnl = dnnl;
+    c->err = e;
+    c->need_value = -1;
+}
+
+static int call_infer(fg_kctx *c) {
+    for (int k = 0; k < c->n_out; k++)
+        if (c->out[k]) {
+            c->out[k]->dtype = FG_DT_UNDEFINED;
+            c->out[k]->rank = 0;
+        }
+    int rc = c->node->op->infer(c);
+    if (rc < 0)
+        return rc;
+    for (int k = 0; k < c->n_out; k++) {
+        fg_tensor *o = c->out[k];
+        if (!o)
+            continue;
+        if (fg_dtype_size(o->dtype) == 0)
+            return fg_err_set(c->err, FG_EUNSUPPORTED, "%s: output %d has unsupported dtype %s",
+                              fg_node_desc(c->node), k, fg_dtype_name(o->dtype));
+        for (int d = 0; d < o->rank; d++)
+            if (o->dims[d] < 0)
+                return fg_err_set(c->err, FG_ESHAPE, "%s: inferred a negative dimension for output %d",
+                                  fg_node_desc(c->node), k);
+    }
+    return 0;
+}
+
+/* Executes c's node immediately with freshly malloc'd outputs (plan-time or load-time folding).
+ * The output buffers are handed to *owned (realloc'd array) or left in the tensors for the caller. */
+static int eval_now(fg_kctx *c, void ***owned, int *n_owned) {
+    int rc = 0;
+    for (int k = 0; k < c->n_out; k++) {
+        if (!c->out[k])
+            continue;
+        size_t b = tensor_bytes(c->out[k]);
+        c->out[k]->data = fg_aligned_alloc(b);
+        if (!c->out[k]->data)
+            return fg_err_set(c->err, FG_ENOMEM, "%s: cannot allocate %zu bytes", fg_node_desc(c->node), b);
+        if (owned) {
+            *owned = fg_xrealloc(*owned, (size_t)(*n_owned + 1) * sizeof(void *));
+            (*owned)[(*n_owned)++] = c->out[k]->data;
+        }
+    }
+    const fg_op_def *op = c->node->op;
+    if (op->flags & FG_OP_ALIAS) {
+        /* alias ops reinterpret the input bytes: copy for an independent constant */
+        memcpy(c->out[0]->data, c->in[0]->data, tensor_bytes(c->out[0]));
+        return 0;
+    }
+    if (op->prepare && (rc = op->prepare(c)) < 0)
+        goto out;
+    if (c->scratch_len) {
+        c->scratch = fg_aligned_alloc(c->scratch_len);
+        if (!c->scratch) {
+            rc = fg_err_set(c->err, FG_ENOMEM, "%s: cannot allocate scratch", fg_node_desc(c->node));
+            goto out;
+        }
+    }
+    rc = op->run(c);
+out:
+    if (op->release && c->state)
+        op->release(c->state);
+    c->state = NULL;
+    free(c->scratch);
+    c->scratch = NULL;
+    return rc;
+}
+
+int fg_fold_node(fg_graph *g, int ni, fg_dnnl *dnnl, fg_err *e) {
+    fg_node *n = &g->nodes[ni];
+    fg_tensor *vt = fg_xcalloc((size_t)(n->n_in + n->n_out), sizeof(fg_tensor));
+    fg_tensor **ptrs = fg_xcalloc((size_t)(n->n_in + n->n_out) + 1, sizeof(fg_tensor *));
+    fg_kctx c;
+    memset(&c, 0, sizeof c);
+    c.node = n;
+    c.opset = n->opset;
+    c.n_in = n->n_in;
+    c.n_out = n->n_out;
+    c.in = ptrs;
+    c.out = ptrs + n->n_in;
+    c.n_threads = 1;
+    c.dnnl = dnnl;
+    c.err = e;
+    c.need_value = -1;
+    for (int k = 0; k < n->n_in; k++)
+        if (n->in[k] >= 0) {
+            vt[k] = g->values[n->in[k]].t;
+            c.in[k] = &vt[k];
+        }
+    for (int k = 0; k < n->n_out; k++)
+        if (n->out[k] >= 0)
+            c.out[k] = &vt[n->n_in + k];
+    int rc = call_infer(&c);
+    if (rc == 0)
+        rc = eval_now(&c, NULL, NULL);
+    if (rc == 0) {
+        for (int k = 0; k < n->n_out; k++) {
+            if (n->out[k] < 0)
+                continue;
+            fg_value *v = &g->values[n->out[k]];
+            v->t = vt[n->n_in + k];
+            v->is_const = true;
+            v->producer = -1;
+        }
+        n->dead = true;
+    } else {
+        for (int k = 0; k < n->n_out; k++)
+            free(vt[n->n_in + k].data);
+        fg_err_prefix(e, "folding constants: ");
+    }
+    free(vt);
+    free(ptrs);
+    return rc;
+}
+
+typedef struct buf {
+    int v;
+    size_t size, off;
+    int first, last;
+} buf;
+
+static int cmp_buf_size(const void *a, const void *b) {
+    const buf *x = a, *y = b;
+    return x->size < y->size ? 1 : x->size > y->size ? -1 : x->v - y->v;
+}
+
+/* Greedy by size: place each buffer at the lowest offset that does not overlap any already placed
+ * buffer whose lifetime intersects. Near-optimal for the chain-like graphs of CNNs and encoders. */
+static size_t assign_offsets(buf *b, int n) {
+    qsort(b, (size_t)n, sizeof *b, cmp_buf_size);
+    size_t total = 0;
+    for (int i = 0; i < n; i++) {
+        size_t off = 0;
+        bool moved = true;
+        while (moved) {
+            moved = false;
+            for (int j = 0; j < i; j++) {
+                if (b[j].last < b[i].first || b[i].last < b[j].first)
+                    continue;
+                if (off < b[j].off + b[j].size && b[j].off < off + b[i].size) {
+                    off = b[j].off + b[j].size;
+                    moved = true;
+                }
+            }
+        }
+        b[i].off = off;
+        if (off + b[i].size > total)
+            total = off + b[i].size;
+    }
+    return total;
+}
+
+fg_plan *fg_plan_build(const fg_graph *g, const fg_tensor *in, const bool *value_keyed, int n_threads,
+                       fg_dnnl *dnnl, int *need_value, fg_err *e) {
+    fg_plan *p = fg_xcalloc(1, sizeof *p);
+    p->g = g;
+    p->n_in = g->n_inputs;
+    p->n_threads = n_threads;
+    p->key = fg_xcalloc((size_t)g->n_inputs + 1, sizeof(fg_tensor));
+    p->vt = fg_xcalloc((size_t)g->n_values + 1, sizeof(fg_tensor));
+    bool *known = fg_xcalloc((size_t)g->n_values + 1, sizeof(bool));
+    int *root = fg_xmalloc(((size_t)g->n_values + 1) * sizeof(int));
+    int *first = fg_xmalloc(((size_t)g->n_values + 1) * sizeof(int));
+    int *last = fg_xmalloc(((size_t)g->n_values + 1) * sizeof(int));
+    buf *bufs = NULL;
+    int rc = 0, n_ptrs = 0;
+    *need_value = -1;
+
+    for (int i = 0; i < g->n_values; i++) {
+        root[i] = i;
+        first[i] = -1;
+        last[i] = -1;
+        if (g->values[i].is_const) {
+            p->vt[i] = g->values[i].t;
+            known[i] = true;
+        }
+    }
+    for (int i = 0; i < g->n_inputs; i++) {
+        p->key[i] = in[i];
+        p->key[i].data = NULL;
+        fg_tensor *t = &p->vt[g->inputs[i]];
+        *t = in[i];
+        if (value_keyed && value_keyed[i]) {
+            size_t b = tensor_bytes(&in[i]);
+            p->key[i].data = fg_xmalloc(b + 1);
+            memcpy(p->key[i].data, in[i].data, b);
+            t->data = p->key[i].data;
+            known[g->inputs[i]] = true;
+        } else {
+            t->data = NULL;
+        }
+    }
+    for (int i = 0; i < g->n_nodes; i++)
+        if (!g->nodes[i].dead)
+            n_ptrs += g->nodes[i].n_in + g->nodes[i].n_out;
+    p->ptrs = fg_xcalloc((size_t)n_ptrs + 1, sizeof(fg_tensor *));
+    p->steps = fg_xcalloc((size_t)g->n_nodes + 1, sizeof(step));
+    n_ptrs = 0;
+
+    for (int i = 0; i < g->n_nodes; i++) {
+        const fg_node *n = &g->nodes[i];
+        if (n->dead)
+            continue;
+        step *s = &p->steps[p->n_steps];
+        fg_kctx *c = &s->c;
+        set_ctx(c, n, p->vt, p->ptrs + n_ptrs, n_threads, dnnl, e);
+        n_ptrs += n->n_in + n->n_out;
+        bool all_known = true;
+        for (int k = 0; k < n->n_in; k++)
+            if (n->in[k] >= 0 && !known[n->in[k]])
+                all_known = false;
+        if ((rc = call_infer(c)) < 0) {
+            if (rc == FG_ENEEDVALUE && c->need_value >= 0 && c->need_value < n->n_in)
+                *need_value = n->in[c->need_value];
+            goto fail;
+        }
+        bool fold = !(n->op->flags & FG_OP_NOFOLD) && (all_known || (n->op->flags & FG_OP_SHAPE_ONLY));
+        if (fold) {
+            if ((rc = eval_now(c, &p->owned, &p->n_owned)) < 0)
+                goto fail;
+            for (int k = 0; k < n->n_out; k++)
+                if (n->out[k] >= 0)
+                    known[n->out[k]] = true;
+            continue;
+        }
+        s->node = i;
+        s->alias = (n->op->flags & FG_OP_ALIAS) != 0;
+        int si = p->n_steps++;
+        for (int k = 0; k < n->n_in; k++) {
+            int v = n->in[k];
+            if (v >= 0 && !known[v] && !g->values[v].is_input)
+                last[root[v]] = si;
+        }
+        if (s->alias) {
+            int r = root[n->in[0]];
+            root[n->out[0]] = r;
+            if (!known[n->in[0]] && !g->values[n->in[0]].is_input)
+                last[r] = si;
+            for (int k = 1; k < n->n_out; k++)
+                if (n->out[k] >= 0)
+                    first[n->out[k]] = last[n->out[k]] = si; /* e.g. Dropout's mask */
+        } else {
+            for (int k = 0; k < n->n_out; k++)
+                if (n->out[k] >= 0)
+                    first[n->out[k]] = last[n->out[k]] = si;
+            if (n->op->prepare && (rc = n->op->prepare(c)) < 0)
+                goto fail;
+            if (c->scratch_len > p->scratch_len)
+                p->scratch_len = c->scratch_len;
+        }
+    }
+    for (int i = 0; i < g->n_outputs; i++) {
+        int v = g->outputs[i];
+        if (!known[v] && !g->values[v].is_input)
+            last[root[v]] = p->n_steps;
+    }
+    /* lay out the buffers of step outputs that are not aliases of something else */
+    bufs = fg_xcalloc((size_t)g->n_values + 1, sizeof(buf));
+    int nb = 0;
+    for (int v = 0; v < g->n_values; v++) {
+        if (known[v] || g->values[v].is_input || root[v] != v || first[v] < 0)
+            continue;
+        bufs[nb].v = v;
+        bufs[nb].size = (tensor_bytes(&p->vt[v]) + 63) & ~(size_t)63;
+        bufs[nb].first = first[v];
+        bufs[nb].last = last[v] < first[v] ? first[v] : last[v];
+        p->total_len += bufs[nb].size;
+        nb++;
+    }
+    p->arena_len = assign_offsets(bufs, nb);
+    p->arena = fg_aligned_alloc(p->arena_len ? p->arena_len : 64);
+    if (p->scratch_len)
+        p->scratch = fg_aligned_alloc(p->scratch_len);
+    if (!p->arena || (p->scratch_len && !p->scratch)) {
+        rc = fg_err_set(e, FG_ENOMEM, "cannot allocate %zu bytes of activations", p->arena_len + p->scratch_len);
+        goto fail;
+    }
+    for (int i = 0; i < nb; i++)
+        p->vt[bufs[i].v].data = (char *)p->arena + bufs[i].off;
+    for (int i = 0; i < p->n_steps; i++)
+        p->steps[i].c.scratch = p->scratch;
+    free(bufs);
+    free(known);
+    free(root);
+    free(first);
+    free(last);
+    return p;
+fail:
+    free(bufs);
+    free(known);
+    free(root);
+    free(first);
+    free(last);
+    fg_plan_free(p);
+    return NULL;
+}
+
+bool fg_plan_matches(const fg_plan *p, const fg_tensor *in, const bool *value_keyed) {
+    for (int i = 0; i < p->n_in; i++) {
+        const fg_tensor *k = &p->key[i];
+        if (k->dtype != in[i].dtype || k->rank != in[i].rank)
+            return false;
+        for (int d = 0; d < k->rank; d++)
+            if (k->dims[d] != in[i].dims[d])
+                return false;
+        if (value_keyed && value_keyed[i]) {
+            if (!k->data || memcmp(k->data, in[i].data, tensor_bytes(k)) != 0)
+                return false;
+        }
+    }
+    return true;
+}
+
+int fg_plan_run(fg_plan *p, const fg_tensor *in, fg_tensor *out, size_t n_out, fg_err *e) {
+    const fg_graph *g = p->g;
+    for (int i = 0; i < p->n_in; i++)
+        if (!p->key[i].data)
+            p->vt[g->inputs[i]].data = in[i].data;
+    for (int i = 0; i < p->n_steps; i++) {
+        step *s = &p->steps[i];
+        if (s->alias) {
+            s->c.out[0]->data = s->c.in[0]->data;
+            continue;
+        }
+        s->c.err = e;
+        int rc = g->nodes[s->node].op->run(&s->c);
+        if (rc < 0) {
+            if (e && !e->code)
+                fg_err_set(e, rc, "%s failed: %s", fg_node_desc(&g->nodes[s->node]), fg_strerror(rc));
+            return rc;
+        }
+    }
+    for (size_t i = 0; i < n_out && (int)i < g->n_outputs; i++)
+        out[i] = p->vt[g->outputs[i]];
+    return 0;
+}
+
+void fg_plan_free(fg_plan *p) {
+    if (!p)
+        return;
+    for (int i = 0; i < p->n_steps; i++) {
+        step *s = &p->steps[i];
+        const fg_op_def *op = p->g->nodes[s->node].op;
+        if (op->release && s->c.state)
+            op->release(s->c.state);
+    }
+    /* a failed build may leave a prepared state in the step being built */
+    if (p->steps && p->steps[p->n_steps].c.state && p->steps[p->n_steps].c.node) {
+        const fg_op_def *op = p->steps[p->n_steps].c.node->op;
+        if (op->release)
+            op->release(p->steps[p->n_steps].c.state);
+    }
+    for (int i = 0; i < p->n_owned; i++)
+        free(p->owned[i]);
+    for (int i = 0; i < p->n_in; i++)
+        free(p->key[i].data);
+    free(p->owned);
+    free(p->key);
+    free(p->vt);
+    free(p->steps);
+    free(p->ptrs);
+    free(p->arena);
+    free(p->scratch);
+    free(p);
+}
+
+size_t fg_plan_arena_bytes(const fg_plan *p) { return p->arena_len; }
+size_t fg_plan_total_bytes(const fg_plan *p) { return p->total_len; }

@@ -1,0 +1,9 @@
+/* tools.h - entry points of frugal's subcommands (src/tools/), called by src/main.c with argv after
+ * the subcommand name (argv[0] is the subcommand). Each returns the process exit status. */
+#ifndef FG_TOOLS_H
+#define FG_TOOLS_H
+
+/* frugal run: one model, inputs from files or random, prints outputs and latency. */
+int fg_cmd_run(int argc, char **argv);
+
+#endif
