@@ -77,8 +77,13 @@ typedef struct fg_tensor_info {
 typedef struct fg_model fg_model;
 typedef struct fg_session fg_session;
 
+/* Default cap on the bytes of any one tensor the engine creates: a malformed or hostile model must
+ * fail with an error, not exhaust the machine. */
+#define FG_DEFAULT_MAX_TENSOR_BYTES ((size_t)1 << 34)
+
 typedef struct fg_model_opts {
-    int no_optimize; /* 1: skip load-time fusions (folding constants still happens) */
+    int no_optimize;         /* 1: skip load-time fusions (folding constants still happens) */
+    size_t max_tensor_bytes; /* cap for constants folded at load; 0 = FG_DEFAULT_MAX_TENSOR_BYTES */
 } fg_model_opts;
 
 typedef enum fg_precision { FG_PREC_F32 = 0, FG_PREC_BF16 = 1 } fg_precision;
@@ -87,6 +92,7 @@ typedef struct fg_session_opts {
     int n_threads;          /* 0 = one per available core */
     fg_precision precision; /* compute precision for fp32 models */
     int max_plans;          /* plans (input shapes) kept per session; 0 = 16 */
+    size_t max_tensor_bytes; /* cap for any one tensor of a plan; 0 = FG_DEFAULT_MAX_TENSOR_BYTES */
 } fg_session_opts;
 
 /* Loads and optimises an ONNX model from a file. Returns NULL and fills e on error; every unsupported
@@ -126,6 +132,10 @@ int fg_session_run(fg_session *s, const fg_tensor *in, size_t n_in, fg_tensor *o
 
 /* Number of plans currently cached in the session. */
 size_t fg_session_n_plans(const fg_session *s);
+
+/* Memory of the most recently used plan: the arena actually allocated for intermediate and output
+ * tensors, and what those tensors would take without buffer reuse. Both 0 before the first run. */
+void fg_session_memory(const fg_session *s, size_t *arena_bytes, size_t *unshared_bytes);
 
 /* Size in bytes of one element of dtype, 0 for types without a fixed size (string, undefined). */
 size_t fg_dtype_size(fg_dtype t);

@@ -27,6 +27,7 @@ struct fg_session {
     fg_dnnl dnnl;
     fg_plan **plans; /* most recently used first */
     int n_plans, max_plans;
+    size_t max_tensor_bytes;
     bool *value_keyed; /* per graph input: plans are keyed on its contents too */
 };
 
@@ -44,7 +45,8 @@ fg_model *fg_model_load_buffer(const void *buf, size_t len, const fg_model_opts 
     m->n_loaded = count_live(&m->g) ;
     for (int i = 0; i < m->g.n_nodes; i++)
         m->n_loaded += m->g.nodes[i].dead; /* Constant nodes were already turned into values */
-    if (fg_graph_optimize(&m->g, !(o && o->no_optimize), e) < 0)
+    size_t max_bytes = o && o->max_tensor_bytes ? o->max_tensor_bytes : FG_DEFAULT_MAX_TENSOR_BYTES;
+    if (fg_graph_optimize(&m->g, !(o && o->no_optimize), max_bytes, e) < 0)
         goto fail;
     m->n_optimised = count_live(&m->g);
     return m;
@@ -97,6 +99,7 @@ fg_session *fg_session_new(fg_model *m, const fg_session_opts *o, fg_err *e) {
         s->n_threads = 1;
     s->precision = o ? o->precision : FG_PREC_F32;
     s->max_plans = o && o->max_plans > 0 ? o->max_plans : 16;
+    s->max_tensor_bytes = o && o->max_tensor_bytes ? o->max_tensor_bytes : FG_DEFAULT_MAX_TENSOR_BYTES;
     s->plans = fg_xcalloc((size_t)s->max_plans, sizeof(fg_plan *));
     s->value_keyed = fg_xcalloc((size_t)m->g.n_inputs + 1, sizeof(bool));
     if (s->precision != FG_PREC_F32) {
@@ -123,6 +126,11 @@ void fg_session_free(fg_session *s) {
 }
 
 size_t fg_session_n_plans(const fg_session *s) { return (size_t)s->n_plans; }
+
+void fg_session_memory(const fg_session *s, size_t *arena_bytes, size_t *unshared_bytes) {
+    *arena_bytes = s->n_plans ? fg_plan_arena_bytes(s->plans[0]) : 0;
+    *unshared_bytes = s->n_plans ? fg_plan_total_bytes(s->plans[0]) : 0;
+}
 
 static int check_inputs(const fg_graph *g, const fg_tensor *in, size_t n_in, fg_err *e) {
     if (n_in != (size_t)g->n_inputs)
@@ -204,7 +212,7 @@ int fg_session_run(fg_session *s, const fg_tensor *in, size_t n_in, fg_tensor *o
     if (at < 0) {
         for (;;) {
             int need = -1;
-            p = fg_plan_build(g, in, s->value_keyed, s->n_threads, &s->dnnl, &need, e);
+            p = fg_plan_build(g, in, s->value_keyed, s->n_threads, s->max_tensor_bytes, &s->dnnl, &need, e);
             if (p)
                 break;
             if (e->code != FG_ENEEDVALUE || need < 0)

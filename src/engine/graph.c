@@ -251,7 +251,7 @@ static int fold_bn_into_conv(fg_graph *g, fg_err *e) {
     return 0;
 }
 
-int fg_graph_optimize(fg_graph *g, bool fuse, fg_err *e) {
+int fg_graph_optimize(fg_graph *g, bool fuse, size_t max_bytes, fg_err *e) {
     int rc = 0;
     fg_dnnl dnnl = {0};
     remove_dead(g);
@@ -261,7 +261,7 @@ int fg_graph_optimize(fg_graph *g, bool fuse, fg_err *e) {
             continue;
         if (!dnnl.stream && (rc = fg_dnnl_init(&dnnl, e)) < 0)
             goto out;
-        if ((rc = fg_fold_node(g, i, &dnnl, e)) < 0)
+        if ((rc = fg_fold_node(g, i, max_bytes, &dnnl, e)) < 0)
             goto out;
     }
     if (fuse && (rc = fold_bn_into_conv(g, e)) < 0)

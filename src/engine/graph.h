@@ -96,7 +96,7 @@ const fg_tensor *fg_attr_t(const fg_node *n, const char *name);
 
 /* Runs load-time optimisation: removes dead nodes, folds constant subgraphs, folds
  * BatchNormalization into a preceding Conv, fuses where profitable. 0 or FG_E*. */
-int fg_graph_optimize(fg_graph *g, bool fuse, fg_err *e);
+int fg_graph_optimize(fg_graph *g, bool fuse, size_t max_tensor_bytes, fg_err *e);
 
 /* Recomputes n_uses of every value from the live nodes and graph outputs. */
 void fg_graph_count_uses(fg_graph *g);

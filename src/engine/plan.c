@@ -60,7 +60,7 @@ static void set_ctx(fg_kctx *c, const fg_node *n, fg_tensor *vt, fg_tensor **ptr
     c->need_value = -1;
 }
 
-static int call_infer(fg_kctx *c) {
+static int call_infer(fg_kctx *c, size_t max_bytes) {
     for (int k = 0; k < c->n_out; k++)
         if (c->out[k]) {
             c->out[k]->dtype = FG_DT_UNDEFINED;
@@ -76,10 +76,16 @@ static int call_infer(fg_kctx *c) {
         if (fg_dtype_size(o->dtype) == 0)
             return fg_err_set(c->err, FG_EUNSUPPORTED, "%s: output %d has unsupported dtype %s",
                               fg_node_desc(c->node), k, fg_dtype_name(o->dtype));
-        for (int d = 0; d < o->rank; d++)
+        double bytes = (double)fg_dtype_size(o->dtype);
+        for (int d = 0; d < o->rank; d++) {
             if (o->dims[d] < 0)
                 return fg_err_set(c->err, FG_ESHAPE, "%s: inferred a negative dimension for output %d",
                                   fg_node_desc(c->node), k);
+            bytes *= (double)o->dims[d];
+        }
+        if (bytes > (double)max_bytes)
+            return fg_err_set(c->err, FG_ENOMEM, "%s: output %d would need %.0f bytes (limit %zu)",
+                              fg_node_desc(c->node), k, bytes, max_bytes);
     }
     return 0;
 }
@@ -125,7 +131,7 @@ out:
     return rc;
 }
 
-int fg_fold_node(fg_graph *g, int ni, fg_dnnl *dnnl, fg_err *e) {
+int fg_fold_node(fg_graph *g, int ni, size_t max_bytes, fg_dnnl *dnnl, fg_err *e) {
     fg_node *n = &g->nodes[ni];
     fg_tensor *vt = fg_xcalloc((size_t)(n->n_in + n->n_out), sizeof(fg_tensor));
     fg_tensor **ptrs = fg_xcalloc((size_t)(n->n_in + n->n_out) + 1, sizeof(fg_tensor *));
@@ -149,7 +155,7 @@ int fg_fold_node(fg_graph *g, int ni, fg_dnnl *dnnl, fg_err *e) {
     for (int k = 0; k < n->n_out; k++)
         if (n->out[k] >= 0)
             c.out[k] = &vt[n->n_in + k];
-    int rc = call_infer(&c);
+    int rc = call_infer(&c, max_bytes);
     if (rc == 0)
         rc = eval_now(&c, NULL, NULL);
     if (rc == 0) {
@@ -210,7 +216,7 @@ static size_t assign_offsets(buf *b, int n) {
 }
 
 fg_plan *fg_plan_build(const fg_graph *g, const fg_tensor *in, const bool *value_keyed, int n_threads,
-                       fg_dnnl *dnnl, int *need_value, fg_err *e) {
+                       size_t max_bytes, fg_dnnl *dnnl, int *need_value, fg_err *e) {
     fg_plan *p = fg_xcalloc(1, sizeof *p);
     p->g = g;
     p->n_in = g->n_inputs;
@@ -268,7 +274,7 @@ fg_plan *fg_plan_build(const fg_graph *g, const fg_tensor *in, const bool *value
         for (int k = 0; k < n->n_in; k++)
             if (n->in[k] >= 0 && !known[n->in[k]])
                 all_known = false;
-        if ((rc = call_infer(c)) < 0) {
+        if ((rc = call_infer(c, max_bytes)) < 0) {
             if (rc == FG_ENEEDVALUE && c->need_value >= 0 && c->need_value < n->n_in)
                 *need_value = n->in[c->need_value];
             goto fail;

@@ -15,7 +15,7 @@ typedef struct fg_plan fg_plan;
  * value_keyed flag is set). On FG_ENEEDVALUE, *need_value receives the value whose contents shape
  * inference needed. Caller frees the plan with fg_plan_free. */
 fg_plan *fg_plan_build(const fg_graph *g, const fg_tensor *in, const bool *value_keyed, int n_threads,
-                       struct fg_dnnl *dnnl, int *need_value, fg_err *e);
+                       size_t max_tensor_bytes, struct fg_dnnl *dnnl, int *need_value, fg_err *e);
 
 /* True when plan p was built for inputs with these dtypes, shapes (and keyed values). */
 bool fg_plan_matches(const fg_plan *p, const fg_tensor *in, const bool *value_keyed);
@@ -33,6 +33,6 @@ size_t fg_plan_total_bytes(const fg_plan *p);
 
 /* Evaluates node ni of g, all of whose inputs are constant, and stores its outputs as constants
  * (load-time constant folding). */
-int fg_fold_node(fg_graph *g, int ni, struct fg_dnnl *dnnl, fg_err *e);
+int fg_fold_node(fg_graph *g, int ni, size_t max_tensor_bytes, struct fg_dnnl *dnnl, fg_err *e);
 
 #endif

@@ -1,0 +1,278 @@
+/* Tests for src/engine/engine.c: the public API on real models (the committed digits models and
+ * ONNX's test data): correct results, plan caching, clear errors for every kind of bad input. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <math.h>
+
+#include "test_util.h"
+
+static fg_model *load_ok(const char *path) {
+    fg_err e = {0};
+    fg_model *m = fg_model_load(path, NULL, &e);
+    if (!m)
+        fail_msg("%s", e.msg);
+    return m;
+}
+
+static void check_digits(const char *model, const char *x_path, const char *expected, int min_correct) {
+    fg_model *m = load_ok(model);
+    fg_err e = {0};
+    fg_session_opts so = {.n_threads = 2};
+    fg_session *s = fg_session_new(m, &so, &e);
+    assert_non_null(s);
+    fg_tensor x = tu_read(x_path), want = tu_read(expected), y = tu_read(MODELS "/digits_test_y.npy");
+    fg_tensor out;
+    assert_int_equal(fg_session_run(s, &x, 1, &out, 1, &e), 0);
+    assert_int_equal(out.dtype, FG_F32);
+    assert_int_equal(out.rank, 2);
+    assert_int_equal(out.dims[0], 360);
+    assert_int_equal(out.dims[1], 10);
+    const float *o = out.data, *w = want.data;
+    int correct = 0;
+    for (int i = 0; i < 360; i++) {
+        int am = 0;
+        for (int k = 0; k < 10; k++) {
+            assert_true(fabsf(o[i * 10 + k] - w[i * 10 + k]) <= 1e-4f + 1e-4f * fabsf(w[i * 10 + k]));
+            if (o[i * 10 + k] > o[i * 10 + am])
+                am = k;
+        }
+        correct += am == ((int64_t *)y.data)[i];
+    }
+    assert_true(correct >= min_correct);
+    free(x.data);
+    free(want.data);
+    free(y.data);
+    fg_session_free(s);
+    fg_model_free(m);
+}
+
+static void digits_mlp_matches_torch_logits(void **st) {
+    (void)st;
+    check_digits(MODELS "/digits_mlp.onnx", MODELS "/digits_test_x.npy", MODELS "/digits_expected_mlp.npy", 352);
+}
+
+static void digits_cnn_matches_torch_logits(void **st) {
+    (void)st;
+    check_digits(MODELS "/digits_cnn.onnx", MODELS "/digits_test_x_img.npy", MODELS "/digits_expected_cnn.npy", 355);
+}
+
+static void batchnorm_is_folded_into_conv_at_load(void **st) {
+    (void)st;
+    fg_model *m = load_ok(MODELS "/digits_cnn.onnx");
+    size_t loaded, opt;
+    fg_model_node_counts(m, &loaded, &opt);
+    assert_int_equal(loaded, 10);
+    assert_int_equal(opt, 8); /* both BatchNormalization nodes are gone */
+    fg_model_opts no = {.no_optimize = 1};
+    fg_err e = {0};
+    fg_model *m2 = fg_model_load(MODELS "/digits_cnn.onnx", &no, &e);
+    assert_non_null(m2);
+    fg_model_node_counts(m2, &loaded, &opt);
+    assert_int_equal(opt, 10);
+    fg_model_free(m2);
+    fg_model_free(m);
+}
+
+static void model_describes_inputs_and_outputs(void **st) {
+    (void)st;
+    fg_model *m = load_ok(MODELS "/digits_cnn.onnx");
+    assert_int_equal(fg_model_n_inputs(m), 1);
+    assert_int_equal(fg_model_n_outputs(m), 1);
+    const fg_tensor_info *in = fg_model_input(m, 0);
+    assert_string_equal(in->name, "input");
+    assert_int_equal(in->dtype, FG_F32);
+    assert_int_equal(in->rank, 4);
+    assert_true(in->dims[0] < 0);
+    assert_int_equal(in->dims[1], 1);
+    assert_int_equal(in->dims[2], 8);
+    assert_string_equal(fg_model_output(m, 0)->name, "logits");
+    assert_int_equal(fg_model_opset(m), 13);
+    assert_null(fg_model_input(m, 1));
+    fg_model_free(m);
+}
+
+static void plans_are_cached_per_input_shape(void **st) {
+    (void)st;
+    fg_model *m = load_ok(MODELS "/digits_mlp.onnx");
+    fg_err e = {0};
+    fg_session_opts so = {.n_threads = 1, .max_plans = 2};
+    fg_session *s = fg_session_new(m, &so, &e);
+    float x[64 * 8] = {0};
+    fg_tensor in = {.dtype = FG_F32, .rank = 2, .dims = {1, 64}, .data = x}, out;
+    assert_int_equal(fg_session_run(s, &in, 1, &out, 1, &e), 0);
+    assert_int_equal(fg_session_run(s, &in, 1, &out, 1, &e), 0);
+    assert_int_equal(fg_session_n_plans(s), 1);
+    in.dims[0] = 8;
+    assert_int_equal(fg_session_run(s, &in, 1, &out, 1, &e), 0);
+    assert_int_equal(out.dims[0], 8);
+    assert_int_equal(fg_session_n_plans(s), 2);
+    in.dims[0] = 3;
+    assert_int_equal(fg_session_run(s, &in, 1, &out, 1, &e), 0);
+    assert_int_equal(fg_session_n_plans(s), 2); /* capped: the least recently used plan went */
+    fg_session_free(s);
+    fg_model_free(m);
+}
+
+static void buffers_are_reused_across_layers(void **st) {
+    (void)st;
+    fg_model *m = load_ok(MODELS "/digits_cnn.onnx");
+    fg_err e = {0};
+    fg_session *s = fg_session_new(m, NULL, &e);
+    static float x[32 * 64];
+    fg_tensor in = {.dtype = FG_F32, .rank = 4, .dims = {32, 1, 8, 8}, .data = x}, out;
+    assert_int_equal(fg_session_run(s, &in, 1, &out, 1, &e), 0);
+    size_t arena, unshared;
+    fg_session_memory(s, &arena, &unshared);
+    assert_true(arena > 0);
+    assert_true(arena < unshared);
+    fg_session_free(s);
+    fg_model_free(m);
+}
+
+static void run_names_input_on_dtype_mismatch(void **st) {
+    (void)st;
+    fg_model *m = load_ok(MODELS "/digits_mlp.onnx");
+    fg_err e = {0};
+    fg_session *s = fg_session_new(m, NULL, &e);
+    int64_t x[64] = {0};
+    fg_tensor in = {.dtype = FG_I64, .rank = 2, .dims = {1, 64}, .data = x}, out;
+    assert_int_equal(fg_session_run(s, &in, 1, &out, 1, &e), FG_EDTYPE);
+    assert_non_null(strstr(e.msg, "input 'input' is int64, the model expects float32"));
+    fg_session_free(s);
+    fg_model_free(m);
+}
+
+static void run_names_dimension_on_shape_mismatch(void **st) {
+    (void)st;
+    fg_model *m = load_ok(MODELS "/digits_mlp.onnx");
+    fg_err e = {0};
+    fg_session *s = fg_session_new(m, NULL, &e);
+    float x[63] = {0};
+    fg_tensor in = {.dtype = FG_F32, .rank = 2, .dims = {1, 63}, .data = x}, out;
+    assert_int_equal(fg_session_run(s, &in, 1, &out, 1, &e), FG_ESHAPE);
+    assert_non_null(strstr(e.msg, "input 'input' has shape [1,63]"));
+    assert_non_null(strstr(e.msg, "dim 1 must be 64"));
+    fg_err_clear(&e);
+    in.rank = 1;
+    assert_int_equal(fg_session_run(s, &in, 1, &out, 1, &e), FG_ESHAPE);
+    assert_non_null(strstr(e.msg, "rank 2"));
+    fg_session_free(s);
+    fg_model_free(m);
+}
+
+static void run_rejects_missing_input(void **st) {
+    (void)st;
+    fg_model *m = load_ok(MODELS "/digits_mlp.onnx");
+    fg_err e = {0};
+    fg_session *s = fg_session_new(m, NULL, &e);
+    fg_tensor out;
+    assert_int_equal(fg_session_run(s, NULL, 0, &out, 1, &e), FG_EINVAL);
+    assert_non_null(strstr(e.msg, "the model has 1 inputs, 0 given"));
+    fg_session_free(s);
+    fg_model_free(m);
+}
+
+static void load_rejects_truncated_and_corrupt_files(void **st) {
+    (void)st;
+    fg_err e = {0};
+    void *buf;
+    size_t len;
+    assert_int_equal(fg_read_file(MODELS "/digits_cnn.onnx", &buf, &len, &e), 0);
+    size_t cuts[] = {0, 1, 7, 100, len / 2, len - 1};
+    for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
+        fg_err_clear(&e);
+        fg_model *m = fg_model_load_buffer(buf, cuts[i], NULL, &e);
+        assert_null(m);
+        assert_int_equal(e.code, FG_EFORMAT);
+        assert_true(strlen(e.msg) > 0);
+    }
+    unsigned char *bad = malloc(len);
+    memcpy(bad, buf, len);
+    for (size_t i = 0; i < len; i += 97)
+        bad[i] ^= 0x5a;
+    fg_err_clear(&e);
+    fg_model *m = fg_model_load_buffer(bad, len, NULL, &e);
+    assert_null(m);
+    assert_true(e.code < 0);
+    free(bad);
+    free(buf);
+    fg_err_clear(&e);
+    assert_null(fg_model_load("/nonexistent/model.onnx", NULL, &e));
+    assert_int_equal(e.code, FG_EIO);
+    assert_non_null(strstr(e.msg, "/nonexistent/model.onnx"));
+}
+
+static void load_lists_every_unsupported_op_once(void **st) {
+    (void)st;
+    const char *const nodes[][3] = {{"FancyOp", "x", "a"}, {"Relu", "a", "b"}, {"OtherOp", "b", "c"}, {"FancyOp", "c", "y"}};
+    size_t len;
+    void *buf = tu_make_model(nodes, 4, "x", "y", &len);
+    fg_err e = {0};
+    assert_null(fg_model_load_buffer(buf, len, NULL, &e));
+    assert_int_equal(e.code, FG_EUNSUPPORTED);
+    assert_string_equal(e.msg, "unsupported op: FancyOp, OtherOp");
+    free(buf);
+}
+
+static void load_rejects_dangling_node_input(void **st) {
+    (void)st;
+    const char *const nodes[][3] = {{"Relu", "nowhere", "y"}};
+    size_t len;
+    void *buf = tu_make_model(nodes, 1, "x", "y", &len);
+    fg_err e = {0};
+    assert_null(fg_model_load_buffer(buf, len, NULL, &e));
+    assert_int_equal(e.code, FG_EFORMAT);
+    assert_non_null(strstr(e.msg, "'nowhere'"));
+    free(buf);
+}
+
+static void shape_from_input_values_keys_the_plan(void **st) {
+    (void)st;
+    /* Reshape whose target shape is a graph input: plans must follow the shape's value */
+    fg_model *m = load_ok(NODE_TESTS "/test_reshape_reordered_all_dims/model.onnx");
+    fg_err e = {0};
+    fg_session *s = fg_session_new(m, NULL, &e);
+    float x[24];
+    for (int i = 0; i < 24; i++)
+        x[i] = (float)i;
+    int64_t shp[3] = {4, 2, 3};
+    fg_tensor in[2] = {{.dtype = FG_F32, .rank = 3, .dims = {2, 3, 4}, .data = x},
+                       {.dtype = FG_I64, .rank = 1, .dims = {3}, .data = shp}};
+    fg_tensor out;
+    if (fg_session_run(s, in, 2, &out, 1, &e) < 0)
+        fail_msg("%s", e.msg);
+    assert_int_equal(out.dims[0], 4);
+    assert_int_equal(out.dims[2], 3);
+    shp[0] = 3;
+    shp[1] = 4;
+    shp[2] = 2;
+    assert_int_equal(fg_session_run(s, in, 2, &out, 1, &e), 0);
+    assert_int_equal(out.dims[0], 3);
+    assert_int_equal(out.dims[1], 4);
+    assert_int_equal(out.dims[2], 2);
+    assert_int_equal(((float *)out.data)[23], 23.0f);
+    fg_session_free(s);
+    fg_model_free(m);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(digits_mlp_matches_torch_logits),
+        cmocka_unit_test(digits_cnn_matches_torch_logits),
+        cmocka_unit_test(batchnorm_is_folded_into_conv_at_load),
+        cmocka_unit_test(model_describes_inputs_and_outputs),
+        cmocka_unit_test(plans_are_cached_per_input_shape),
+        cmocka_unit_test(buffers_are_reused_across_layers),
+        cmocka_unit_test(run_names_input_on_dtype_mismatch),
+        cmocka_unit_test(run_names_dimension_on_shape_mismatch),
+        cmocka_unit_test(run_rejects_missing_input),
+        cmocka_unit_test(load_rejects_truncated_and_corrupt_files),
+        cmocka_unit_test(load_lists_every_unsupported_op_once),
+        cmocka_unit_test(load_rejects_dangling_node_input),
+        cmocka_unit_test(shape_from_input_values_keys_the_plan),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
