@@ -15,10 +15,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         return 0;
     size_t n_in = fg_model_n_inputs(m);
     fg_tensor in[16];
+    memset(in, 0, sizeof in);
     int ok = n_in <= 16;
     for (size_t i = 0; ok && i < n_in; i++) {
         const fg_tensor_info *info = fg_model_input(m, i);
-        memset(&in[i], 0, sizeof in[i]);
         if (info->rank < 0 || !fg_dtype_size(info->dtype)) {
             ok = 0;
             break;
@@ -44,8 +44,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         fg_session_free(s);
     }
     for (size_t i = 0; i < n_in && i < 16; i++)
-        if (ok || in[i].data)
-            free(in[i].data);
+        free(in[i].data);
     fg_model_free(m);
     return 0;
 }
