@@ -10,6 +10,7 @@
 
 #include "core/alloc.h"
 #include "engine/dnnl_util.h"
+#include "engine/fuse.h"
 #include "engine/ops/ops.h"
 #include "engine/plan.h"
 
@@ -265,6 +266,8 @@ int fg_graph_optimize(fg_graph *g, bool fuse, size_t max_bytes, fg_err *e) {
             goto out;
     }
     if (fuse && (rc = fold_bn_into_conv(g, e)) < 0)
+        goto out;
+    if (fuse && (rc = fg_graph_fuse(g, e)) < 0)
         goto out;
     remove_dead(g);
 out:

@@ -41,7 +41,22 @@ enum {
     FG_OP_SHAPE_ONLY = 1u << 0, /* run reads only input shapes (Shape, Size): foldable at plan time */
     FG_OP_ALIAS = 1u << 1,      /* output 0 is input 0's bytes reinterpreted (Reshape, Identity, ...) */
     FG_OP_NOFOLD = 1u << 2,     /* never constant-fold (random ops) */
+    FG_OP_POSTOPS = 1u << 3,    /* honours the fused post-op attributes below (Conv, MatMul, Gemm) */
 };
+
+/* Post-ops that the load-time fusion pass (engine/fuse.c) folds into Conv, MatMul and Gemm nodes whose
+ * op declares FG_OP_POSTOPS. The node then computes  y = act(op(x) + bias + residual)  where
+ *   attribute "_fg_bias" (int 1): input 2 of MatMul is a constant bias of shape [N] added per column
+ *                                 (Conv and Gemm already have their own bias input);
+ *   attribute "_fg_residual" (int k): input k is a tensor added to the result (its shape broadcasts
+ *                                 to the output's; usually equal, as in residual connections);
+ *   attribute "_fg_act" (string): "relu", "leaky_relu" (_fg_alpha), "clip" (_fg_alpha = min,
+ *                                 _fg_beta = max), "sigmoid", "tanh", "gelu_erf", applied last. */
+#define FG_ATTR_BIAS "_fg_bias"
+#define FG_ATTR_RESIDUAL "_fg_residual"
+#define FG_ATTR_ACT "_fg_act"
+#define FG_ATTR_ALPHA "_fg_alpha"
+#define FG_ATTR_BETA "_fg_beta"
 
 typedef struct fg_op_def {
     const char *type;

@@ -1,0 +1,11 @@
+/* fuse.h - load-time post-op fusion (fuse.c). */
+#ifndef FG_ENGINE_FUSE_H
+#define FG_ENGINE_FUSE_H
+
+#include "engine/graph.h"
+
+/* Folds bias Adds, residual Adds and activations into the Conv/MatMul/Gemm nodes that produce their
+ * input, where the kernel declares FG_OP_POSTOPS. 0 or FG_E*. */
+int fg_graph_fuse(fg_graph *g, fg_err *e);
+
+#endif
