@@ -61,10 +61,10 @@ void fg_graph_free(fg_graph *g) {
             fg_attr_free(&n->attrs[k]);
         free(n->attrs);
     }
-    for (int i = 0; i < g->n_inputs; i++)
+    for (int i = 0; g->in_info && i < g->n_inputs; i++)
         for (int k = 0; k < FG_MAX_RANK; k++)
             free((char *)g->in_info[i].dim_names[k]);
-    for (int i = 0; i < g->n_outputs; i++)
+    for (int i = 0; g->out_info && i < g->n_outputs; i++)
         for (int k = 0; k < FG_MAX_RANK; k++)
             free((char *)g->out_info[i].dim_names[k]);
     free(g->values);
