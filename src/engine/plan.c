@@ -13,21 +13,29 @@
 
 #include "core/alloc.h"
 #include "engine/dnnl_util.h"
+#include "engine/ops/ops.h"
 
 typedef struct step {
-    int node;
+    int node;   /* -1: a format reorder (src -> dst) */
     bool alias;
     fg_kctx c;
+    int src, dst;                /* reorder slots */
+    dnnl_primitive_t reorder;    /* reorder steps */
+    dnnl_memory_t rm_src, rm_dst; /* their memory objects; data handles are set per run */
 } step;
 
 struct fg_plan {
     const fg_graph *g;
     int n_in;
     fg_tensor *key;     /* input dtypes/shapes; data = copy for value-keyed inputs */
-    fg_tensor *vt;      /* per value */
+    fg_tensor *vt;      /* per slot: graph values first, then plan-made copies in other formats */
+    uint8_t *fmt;       /* per slot */
+    int n_slots;
+    int *out_slot;      /* slot holding graph output i (plain) */
     step *steps;
     int n_steps;
     fg_tensor **ptrs;   /* in/out pointer arrays of all kctx */
+    uint8_t *fmts;      /* fmt_in/fmt_out arrays of all kctx */
     void *arena;
     size_t arena_len, total_len;
     void *scratch;
@@ -35,6 +43,7 @@ struct fg_plan {
     void **owned; /* folded outputs */
     int n_owned;
     int n_threads;
+    fg_dnnl *dnnl;
 };
 
 static size_t tensor_bytes(const fg_tensor *t) {
@@ -215,65 +224,150 @@ static size_t assign_offsets(buf *b, int n) {
     return total;
 }
 
+/* oneDNN memory descriptor for t in format fmt (plain or channel-blocked by 16). */
+static dnnl_status_t fmt_md(dnnl_memory_desc_t *md, const fg_tensor *t, int fmt) {
+    static const dnnl_format_tag_t plain[] = {dnnl_a, dnnl_a, dnnl_ab, dnnl_abc, dnnl_abcd, dnnl_abcde, dnnl_abcdef};
+    static const dnnl_format_tag_t blocked[] = {0, 0, 0, dnnl_aBc16b, dnnl_aBcd16b, dnnl_aBcde16b, 0};
+    dnnl_dims_t d;
+    for (int i = 0; i < t->rank; i++)
+        d[i] = t->dims[i];
+    dnnl_data_type_t dt = t->dtype == FG_F32 ? dnnl_f32 : t->dtype == FG_I32 ? dnnl_s32 : t->dtype == FG_I8 ? dnnl_s8 : dnnl_u8;
+    return dnnl_memory_desc_init_by_tag(md, t->rank, d, dt, fmt == FG_FMT_NC16 ? blocked[t->rank] : plain[t->rank]);
+}
+
+/* Whether t can be stored channel-blocked: rank 3..5, float, channels a multiple of 16. */
+static bool blockable(const fg_tensor *t) {
+    return t->rank >= 3 && t->rank <= 5 && t->dtype == FG_F32 && t->dims[1] % 16 == 0;
+}
+
+typedef struct builder {
+    fg_plan *p;
+    int *root, *first, *last; /* per slot */
+    int *conv;                /* per value: slot holding it in the other format, or -1 */
+    int n_fmts;
+} builder;
+
+/* Returns a slot holding value slot `src` in format `fmt`, adding a reorder step (once per value). */
+static int converted(builder *b, int src, int fmt, fg_err *e) {
+    fg_plan *p = b->p;
+    if (p->fmt[src] == fmt)
+        return src;
+    if (b->conv[src] >= 0)
+        return b->conv[src];
+    if (fmt == FG_FMT_NC16 && !blockable(&p->vt[src])) {
+        fg_err_set(e, FG_EINTERNAL, "planner: tensor cannot be blocked");
+        return -1;
+    }
+    int dst = p->n_slots++;
+    p->vt[dst] = p->vt[src];
+    p->vt[dst].data = NULL;
+    p->fmt[dst] = (uint8_t)fmt;
+    step *s = &p->steps[p->n_steps];
+    memset(s, 0, sizeof *s);
+    s->node = -1;
+    s->src = src;
+    s->dst = dst;
+    int si = p->n_steps++; /* counted first so that a failure below is cleaned up by fg_plan_free */
+    dnnl_memory_desc_t a, c;
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_status_t st = fmt_md(&a, &p->vt[src], p->fmt[src]);
+    if (st == dnnl_success)
+        st = fmt_md(&c, &p->vt[dst], fmt);
+    if (st == dnnl_success)
+        st = dnnl_reorder_primitive_desc_create(&pd, &a, p->dnnl->engine, &c, p->dnnl->engine, NULL);
+    if (st == dnnl_success)
+        st = dnnl_primitive_create(&s->reorder, pd);
+    if (st == dnnl_success)
+        st = dnnl_memory_create(&s->rm_src, &a, p->dnnl->engine, DNNL_MEMORY_NONE);
+    if (st == dnnl_success)
+        st = dnnl_memory_create(&s->rm_dst, &c, p->dnnl->engine, DNNL_MEMORY_NONE);
+    if (pd)
+        dnnl_primitive_desc_destroy(pd);
+    if (st != dnnl_success) {
+        fg_err_set(e, FG_EINTERNAL, "planner: cannot create a format reorder (%s)", fg_dnnl_status_str(st));
+        return -1;
+    }
+    b->last[b->root[src]] = si;
+    b->root[dst] = dst;
+    b->first[dst] = si;
+    b->last[dst] = si;
+    b->conv[src] = dst;
+    b->conv[dst] = src;
+    return dst;
+}
+
 fg_plan *fg_plan_build(const fg_graph *g, const fg_tensor *in, const bool *value_keyed, int n_threads,
                        size_t max_bytes, fg_dnnl *dnnl, int *need_value, fg_err *e) {
     fg_plan *p = fg_xcalloc(1, sizeof *p);
     p->g = g;
     p->n_in = g->n_inputs;
     p->n_threads = n_threads;
+    p->dnnl = dnnl;
+    int n_ptrs = 0;
+    for (int i = 0; i < g->n_nodes; i++)
+        if (!g->nodes[i].dead)
+            n_ptrs += g->nodes[i].n_in + g->nodes[i].n_out;
+    /* every node input and graph output may need one converted copy */
+    int max_slots = g->n_values + n_ptrs + g->n_outputs + 1;
     p->key = fg_xcalloc((size_t)g->n_inputs + 1, sizeof(fg_tensor));
-    p->vt = fg_xcalloc((size_t)g->n_values + 1, sizeof(fg_tensor));
-    bool *known = fg_xcalloc((size_t)g->n_values + 1, sizeof(bool));
-    int *root = fg_xmalloc(((size_t)g->n_values + 1) * sizeof(int));
-    int *first = fg_xmalloc(((size_t)g->n_values + 1) * sizeof(int));
-    int *last = fg_xmalloc(((size_t)g->n_values + 1) * sizeof(int));
+    p->vt = fg_xcalloc((size_t)max_slots, sizeof(fg_tensor));
+    p->fmt = fg_xcalloc((size_t)max_slots, 1);
+    p->out_slot = fg_xcalloc((size_t)g->n_outputs + 1, sizeof(int));
+    p->n_slots = g->n_values;
+    bool *known = fg_xcalloc((size_t)max_slots, sizeof(bool));
+    builder b = {.p = p};
+    b.root = fg_xmalloc((size_t)max_slots * sizeof(int));
+    b.first = fg_xmalloc((size_t)max_slots * sizeof(int));
+    b.last = fg_xmalloc((size_t)max_slots * sizeof(int));
+    b.conv = fg_xmalloc((size_t)max_slots * sizeof(int));
     buf *bufs = NULL;
-    int rc = 0, n_ptrs = 0;
+    int rc = 0;
     *need_value = -1;
 
-    for (int i = 0; i < g->n_values; i++) {
-        root[i] = i;
-        first[i] = -1;
-        last[i] = -1;
+    for (int i = 0; i < max_slots; i++) {
+        b.root[i] = i;
+        b.first[i] = b.last[i] = b.conv[i] = -1;
+    }
+    for (int i = 0; i < g->n_values; i++)
         if (g->values[i].is_const) {
             p->vt[i] = g->values[i].t;
             known[i] = true;
         }
-    }
     for (int i = 0; i < g->n_inputs; i++) {
         p->key[i] = in[i];
         p->key[i].data = NULL;
         fg_tensor *t = &p->vt[g->inputs[i]];
         *t = in[i];
         if (value_keyed && value_keyed[i]) {
-            size_t b = tensor_bytes(&in[i]);
-            p->key[i].data = fg_xmalloc(b + 1);
-            memcpy(p->key[i].data, in[i].data, b);
+            size_t nb = tensor_bytes(&in[i]);
+            p->key[i].data = fg_xmalloc(nb + 1);
+            memcpy(p->key[i].data, in[i].data, nb);
             t->data = p->key[i].data;
             known[g->inputs[i]] = true;
         } else {
             t->data = NULL;
         }
     }
-    for (int i = 0; i < g->n_nodes; i++)
-        if (!g->nodes[i].dead)
-            n_ptrs += g->nodes[i].n_in + g->nodes[i].n_out;
     p->ptrs = fg_xcalloc((size_t)n_ptrs + 1, sizeof(fg_tensor *));
-    p->steps = fg_xcalloc((size_t)g->n_nodes + 1, sizeof(step));
+    p->fmts = fg_xcalloc((size_t)n_ptrs + 1, 1);
+    p->steps = fg_xcalloc((size_t)(g->n_nodes + n_ptrs + g->n_outputs) + 1, sizeof(step));
     n_ptrs = 0;
 
     for (int i = 0; i < g->n_nodes; i++) {
         const fg_node *n = &g->nodes[i];
         if (n->dead)
             continue;
-        step *s = &p->steps[p->n_steps];
-        fg_kctx *c = &s->c;
+        fg_kctx ctx;
+        fg_kctx *c = &ctx;
         set_ctx(c, n, p->vt, p->ptrs + n_ptrs, n_threads, dnnl, e);
+        c->fmt_in = p->fmts + n_ptrs;
+        c->fmt_out = c->fmt_in + n->n_in;
         n_ptrs += n->n_in + n->n_out;
         bool all_known = true;
         for (int k = 0; k < n->n_in; k++)
             if (n->in[k] >= 0 && !known[n->in[k]])
                 all_known = false;
+        /* shape inference sees plain shapes; formats only change how bytes are laid out */
         if ((rc = call_infer(c, max_bytes)) < 0) {
             if (rc == FG_ENEEDVALUE && c->need_value >= 0 && c->need_value < n->n_in)
                 *need_value = n->in[c->need_value];
@@ -288,26 +382,63 @@ fg_plan *fg_plan_build(const fg_graph *g, const fg_tensor *in, const bool *value
                     known[n->out[k]] = true;
             continue;
         }
-        s->node = i;
-        s->alias = (n->op->flags & FG_OP_ALIAS) != 0;
-        int si = p->n_steps++;
+        /* formats: what the op wants, reorders where the current format differs */
+        for (int k = 0; k < n->n_in; k++)
+            c->fmt_in[k] = n->in[k] >= 0 ? p->fmt[n->in[k]] : FG_FMT_PLAIN;
+        for (int k = 0; k < n->n_out; k++)
+            c->fmt_out[k] = FG_FMT_PLAIN;
+        bool alias = (n->op->flags & FG_OP_ALIAS) != 0;
+        if (n->op->formats && !alias) {
+            n->op->formats(c);
+        } else if ((n->op->flags & FG_OP_ELEMENTWISE) && n->n_in > 0 && c->in[0]) {
+            bool same = true;
+            for (int k = 1; k < n->n_in; k++)
+                same &= c->in[k] && c->in[k]->rank == c->in[0]->rank && c->fmt_in[k] == c->fmt_in[0] &&
+                        memcmp(c->in[k]->dims, c->in[0]->dims, sizeof(int64_t) * (size_t)c->in[0]->rank) == 0;
+            for (int k = 0; k < n->n_in; k++)
+                c->fmt_in[k] = same ? c->fmt_in[0] : FG_FMT_PLAIN;
+            for (int k = 0; k < n->n_out; k++)
+                c->fmt_out[k] = c->fmt_in[0];
+        } else {
+            memset(c->fmt_in, FG_FMT_PLAIN, (size_t)n->n_in);
+        }
         for (int k = 0; k < n->n_in; k++) {
             int v = n->in[k];
-            if (v >= 0 && !known[v] && !g->values[v].is_input)
-                last[root[v]] = si;
+            if (v < 0 || p->fmt[v] == c->fmt_in[k])
+                continue;
+            int slot = converted(&b, v, c->fmt_in[k], e);
+            if (slot < 0) {
+                rc = e->code ? e->code : FG_EINTERNAL;
+                goto fail;
+            }
+            c->in[k] = &p->vt[slot];
         }
-        if (s->alias) {
-            int r = root[n->in[0]];
-            root[n->out[0]] = r;
-            if (!known[n->in[0]] && !g->values[n->in[0]].is_input)
-                last[r] = si;
+        step *s = &p->steps[p->n_steps];
+        s->c = ctx;
+        c = &s->c;
+        s->node = i;
+        s->alias = alias;
+        int si = p->n_steps++;
+        for (int k = 0; k < n->n_in; k++) {
+            if (!c->in[k])
+                continue;
+            int slot = (int)(c->in[k] - p->vt);
+            if (!known[slot] && !(slot < g->n_values && g->values[slot].is_input))
+                b.last[b.root[slot]] = si;
+        }
+        for (int k = 0; k < n->n_out; k++)
+            if (n->out[k] >= 0)
+                p->fmt[n->out[k]] = c->fmt_out[k];
+        if (alias) {
+            int src = (int)(c->in[0] - p->vt);
+            b.root[n->out[0]] = b.root[src];
             for (int k = 1; k < n->n_out; k++)
                 if (n->out[k] >= 0)
-                    first[n->out[k]] = last[n->out[k]] = si; /* e.g. Dropout's mask */
+                    b.first[n->out[k]] = b.last[n->out[k]] = si;
         } else {
             for (int k = 0; k < n->n_out; k++)
                 if (n->out[k] >= 0)
-                    first[n->out[k]] = last[n->out[k]] = si;
+                    b.first[n->out[k]] = b.last[n->out[k]] = si;
             if (n->op->prepare && (rc = n->op->prepare(c)) < 0)
                 goto fail;
             if (c->scratch_len > p->scratch_len)
@@ -316,19 +447,25 @@ fg_plan *fg_plan_build(const fg_graph *g, const fg_tensor *in, const bool *value
     }
     for (int i = 0; i < g->n_outputs; i++) {
         int v = g->outputs[i];
-        if (!known[v] && !g->values[v].is_input)
-            last[root[v]] = p->n_steps;
+        int slot = v;
+        if (!known[v] && p->fmt[v] != FG_FMT_PLAIN && (slot = converted(&b, v, FG_FMT_PLAIN, e)) < 0) {
+            rc = e->code ? e->code : FG_EINTERNAL;
+            goto fail;
+        }
+        p->out_slot[i] = slot;
+        if (!known[slot] && !(slot < g->n_values && g->values[slot].is_input))
+            b.last[b.root[slot]] = p->n_steps;
     }
     /* lay out the buffers of step outputs that are not aliases of something else */
-    bufs = fg_xcalloc((size_t)g->n_values + 1, sizeof(buf));
+    bufs = fg_xcalloc((size_t)p->n_slots + 1, sizeof(buf));
     int nb = 0;
-    for (int v = 0; v < g->n_values; v++) {
-        if (known[v] || g->values[v].is_input || root[v] != v || first[v] < 0)
+    for (int v = 0; v < p->n_slots; v++) {
+        if (known[v] || (v < g->n_values && g->values[v].is_input) || b.root[v] != v || b.first[v] < 0)
             continue;
         bufs[nb].v = v;
         bufs[nb].size = (tensor_bytes(&p->vt[v]) + 63) & ~(size_t)63;
-        bufs[nb].first = first[v];
-        bufs[nb].last = last[v] < first[v] ? first[v] : last[v];
+        bufs[nb].first = b.first[v];
+        bufs[nb].last = b.last[v] < b.first[v] ? b.first[v] : b.last[v];
         p->total_len += bufs[nb].size;
         nb++;
     }
@@ -346,16 +483,18 @@ fg_plan *fg_plan_build(const fg_graph *g, const fg_tensor *in, const bool *value
         p->steps[i].c.scratch = p->scratch;
     free(bufs);
     free(known);
-    free(root);
-    free(first);
-    free(last);
+    free(b.root);
+    free(b.first);
+    free(b.last);
+    free(b.conv);
     return p;
 fail:
     free(bufs);
     free(known);
-    free(root);
-    free(first);
-    free(last);
+    free(b.root);
+    free(b.first);
+    free(b.last);
+    free(b.conv);
     fg_plan_free(p);
     return NULL;
 }
@@ -376,6 +515,21 @@ bool fg_plan_matches(const fg_plan *p, const fg_tensor *in, const bool *value_ke
     return true;
 }
 
+static int run_reorder(fg_plan *p, step *s, fg_err *e) {
+    dnnl_status_t st = dnnl_memory_set_data_handle(s->rm_src, p->vt[s->src].data);
+    if (st == dnnl_success)
+        st = dnnl_memory_set_data_handle(s->rm_dst, p->vt[s->dst].data);
+    if (st == dnnl_success) {
+        dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, s->rm_src}, {DNNL_ARG_TO, s->rm_dst}};
+        st = dnnl_primitive_execute(s->reorder, p->dnnl->stream, 2, args);
+    }
+    if (st == dnnl_success)
+        st = dnnl_stream_wait(p->dnnl->stream);
+    if (st != dnnl_success)
+        return fg_err_set(e, FG_EINTERNAL, "format reorder failed (%s)", fg_dnnl_status_str(st));
+    return 0;
+}
+
 int fg_plan_run(fg_plan *p, const fg_tensor *in, fg_tensor *out, size_t n_out, fg_err *e) {
     const fg_graph *g = p->g;
     for (int i = 0; i < p->n_in; i++)
@@ -383,6 +537,12 @@ int fg_plan_run(fg_plan *p, const fg_tensor *in, fg_tensor *out, size_t n_out, f
             p->vt[g->inputs[i]].data = in[i].data;
     for (int i = 0; i < p->n_steps; i++) {
         step *s = &p->steps[i];
+        if (s->node < 0) {
+            int rc = run_reorder(p, s, e);
+            if (rc < 0)
+                return rc;
+            continue;
+        }
         if (s->alias) {
             s->c.out[0]->data = s->c.in[0]->data;
             continue;
@@ -396,7 +556,7 @@ int fg_plan_run(fg_plan *p, const fg_tensor *in, fg_tensor *out, size_t n_out, f
         }
     }
     for (size_t i = 0; i < n_out && (int)i < g->n_outputs; i++)
-        out[i] = p->vt[g->outputs[i]];
+        out[i] = p->vt[p->out_slot[i]];
     return 0;
 }
 
@@ -405,15 +565,18 @@ void fg_plan_free(fg_plan *p) {
         return;
     for (int i = 0; i < p->n_steps; i++) {
         step *s = &p->steps[i];
+        if (s->node < 0) {
+            if (s->reorder)
+                dnnl_primitive_destroy(s->reorder);
+            if (s->rm_src)
+                dnnl_memory_destroy(s->rm_src);
+            if (s->rm_dst)
+                dnnl_memory_destroy(s->rm_dst);
+            continue;
+        }
         const fg_op_def *op = p->g->nodes[s->node].op;
         if (op->release && s->c.state)
             op->release(s->c.state);
-    }
-    /* a failed build may leave a prepared state in the step being built */
-    if (p->steps && p->steps[p->n_steps].c.state && p->steps[p->n_steps].c.node) {
-        const fg_op_def *op = p->steps[p->n_steps].c.node->op;
-        if (op->release)
-            op->release(p->steps[p->n_steps].c.state);
     }
     for (int i = 0; i < p->n_owned; i++)
         free(p->owned[i]);
@@ -422,6 +585,9 @@ void fg_plan_free(fg_plan *p) {
     free(p->owned);
     free(p->key);
     free(p->vt);
+    free(p->fmt);
+    free(p->fmts);
+    free(p->out_slot);
     free(p->steps);
     free(p->ptrs);
     free(p->arena);

@@ -15,6 +15,7 @@
 #define FG_ENGINE_OPS_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "core/err.h"
@@ -35,13 +36,24 @@ typedef struct fg_kctx {
     int need_value;
     fg_err *err;
     struct fg_dnnl *dnnl;
+    uint8_t *fmt_in;  /* memory format of each input (FG_FMT_*), see fg_op_def.formats */
+    uint8_t *fmt_out; /* memory format of each output; FG_FMT_PLAIN unless formats() says otherwise */
 } fg_kctx;
+
+/* Memory formats of tensors inside a plan. Tensors crossing the API, constants and inputs are always
+ * plain row-major. FG_FMT_NC16 is oneDNN's channel-blocked layout (nChw16c for 4-D, nCw16c, nCdhw16c):
+ * [N][C/16][spatial...][16], used only when C is a multiple of 16 so the byte size is unchanged. A chain of
+ * convolutions, pools and elementwise ops stays blocked; the planner inserts reorders where a
+ * consumer needs plain data. */
+enum { FG_FMT_PLAIN = 0, FG_FMT_NC16 = 1 };
 
 enum {
     FG_OP_SHAPE_ONLY = 1u << 0, /* run reads only input shapes (Shape, Size): foldable at plan time */
     FG_OP_ALIAS = 1u << 1,      /* output 0 is input 0's bytes reinterpreted (Reshape, Identity, ...) */
     FG_OP_NOFOLD = 1u << 2,     /* never constant-fold (random ops) */
     FG_OP_POSTOPS = 1u << 3,    /* honours the fused post-op attributes below (Conv, MatMul, Gemm) */
+    FG_OP_ELEMENTWISE = 1u << 4, /* output[i] depends on input[i] only: when all inputs have the same shape
+                                    and format, the planner keeps that format (no reorder) */
 };
 
 /* Post-ops that the load-time fusion pass (engine/fuse.c) folds into Conv, MatMul and Gemm nodes whose
@@ -65,6 +77,11 @@ typedef struct fg_op_def {
     int (*run)(fg_kctx *c);
     void (*release)(void *state);
     unsigned flags;
+    /* Optional; called by the planner after infer with c->fmt_in holding the current format of each
+     * input: set c->fmt_in[k] to the format input k must have (the planner reorders when it differs)
+     * and c->fmt_out[k] to the format output k will be written in. Without it, every input is made
+     * plain and outputs are plain. */
+    void (*formats)(fg_kctx *c);
 } fg_op_def;
 
 /* Looks up the kernel for (domain, op_type); NULL when unsupported. */
