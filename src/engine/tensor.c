@@ -110,7 +110,9 @@ int fg_tensor_from_proto(const Onnx__TensorProto *p, fg_tensor *t, fg_err *e) {
     t->data = malloc(bytes ? bytes : 1);
     if (!t->data)
         return fg_err_set(e, FG_ENOMEM, "tensor '%s': cannot allocate %zu bytes", nm, bytes);
-    if (p->has_raw_data) {
+    if (bytes == 0) {
+        /* empty tensor: nothing to copy (the proto's arrays may be NULL) */
+    } else if (p->has_raw_data) {
         memcpy(t->data, p->raw_data.data, bytes);
     } else {
         switch (dt) {
