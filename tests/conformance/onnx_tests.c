@@ -202,7 +202,8 @@ int main(int argc, char **argv) {
             names[n++] = strdup(de->d_name);
         }
         closedir(d);
-        qsort(names, n, sizeof *names, cmp_str);
+        if (n)
+            qsort(names, n, sizeof *names, cmp_str);
         int sp = 0, sf = 0, ss = 0;
         for (size_t i = 0; i < n; i++) {
             char td[4096], full[4200];
