@@ -252,10 +252,27 @@ static int fold_bn_into_conv(fg_graph *g, fg_err *e) {
     return 0;
 }
 
+/* Inference-mode Dropout whose mask nobody reads is Identity, which the planner aliases (no copy). */
+static void dropout_to_identity(fg_graph *g) {
+    fg_graph_count_uses(g);
+    const fg_op_def *identity = fg_op_find("", "Identity");
+    for (int i = 0; i < g->n_nodes; i++) {
+        fg_node *n = &g->nodes[i];
+        if (n->dead || strcmp(n->op_type, "Dropout") != 0 || n->domain[0] || n->n_in > 2 || !identity)
+            continue;
+        if (n->n_out > 1 && n->out[1] >= 0 && g->values[n->out[1]].n_uses > 0)
+            continue;
+        n->op = identity;
+        n->n_in = 1; /* the ratio input means nothing at inference */
+        n->n_out = 1;
+    }
+}
+
 int fg_graph_optimize(fg_graph *g, bool fuse, size_t max_bytes, fg_err *e) {
     int rc = 0;
     fg_dnnl dnnl = {0};
     remove_dead(g);
+    dropout_to_identity(g);
     for (int i = 0; i < g->n_nodes; i++) {
         fg_node *n = &g->nodes[i];
         if (n->dead || !n->op || (n->op->flags & FG_OP_NOFOLD) || !all_inputs_const(g, n))
