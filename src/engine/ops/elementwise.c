@@ -9,7 +9,9 @@
  * exception flags or errno, and results (NaN and inf included) are unchanged; FMA contraction (where
  * the CPU has it) only makes polynomials more exact. Before the includes so inline helpers share the
  * options and still inline. */
+#ifndef __clang__
 #pragma GCC optimize("no-trapping-math", "no-math-errno", "fp-contract=fast")
+#endif
 
 #include <float.h>
 #include <stdint.h>

@@ -1,6 +1,1975 @@
-/* nn.c - oneDNN-backed ops: MatMul, Gemm, Conv, ConvTranspose, pooling, BatchNormalization. */
+/* nn.c - neural-network ops: MatMul, Gemm, Conv, ConvTranspose, MaxPool, AveragePool, the global pools,
+ * BatchNormalization (inference) and LRN.
+ * Products and convolutions run on oneDNN: prepare() builds the primitives once per plan, reorders constant
+ * weights once into the layout the primitive prefers and lays out the plan scratch (reordered activations,
+ * then the primitive scratchpad in user mode); run() only re-points memory handles and executes, so it
+ * allocates nothing. Activations are plain row-major at op boundaries, like every other kernel's; each conv
+ * picks the layout (and Winograd) that is fastest on the target CPU with the reorders counted. Wide
+ * depthwise convs, tiny products and per-channel ops are C loops, where oneDNN's reorders or per-call
+ * overhead would dominate. */
+#include <math.h>
+#include <omp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "engine/dnnl_util.h"
 #include "engine/ops/ops.h"
 
+/* Hot C loops: the project is compiled for baseline x86-64, so they are cloned for x86-64-v4 (AVX-512)
+ * and v3 (AVX2+FMA), picked at load time by CPU features ("arch=skylake-avx512" would test the CPU model
+ * and miss newer ones), and built at O3 so that gcc vectorises loops with runtime trip counts. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define NN_HOT __attribute__((optimize("O3"), target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define NN_HOT
+#endif
+
+/* Element-wise loops above this many elements are split across threads. */
+#define NN_PAR_MIN 32768
+
+/* GCC vector types for the hand-blocked loops (unaligned loads and stores; the baseline clone lowers
+ * them to SSE). */
+typedef float v16f __attribute__((vector_size(64)));
+typedef float v16f_u __attribute__((vector_size(64), aligned(4), may_alias));
+typedef float v8f __attribute__((vector_size(32)));
+typedef float v8f_u __attribute__((vector_size(32), aligned(4), may_alias));
+
+/* ------------------------------------------------------------------------------------------------------
+ * oneDNN execution state: the primitives of one op in execution order, the memory objects they use and
+ * where each memory's data lives at run time (an input, an output, the plan scratch, or a fixed buffer).
+ * ------------------------------------------------------------------------------------------------------ */
+
+enum { NN_MAX_EXEC = 4, NN_MAX_ARGS = 8, NN_MAX_MEM = 16, NN_MAX_PD = 8, NN_MAX_OWN = 4 };
+
+enum { MEM_IN, MEM_OUT, MEM_SCRATCH, MEM_PAD, MEM_FIXED };
+
+typedef struct nn_mem {
+    dnnl_memory_t m;
+    int kind; /* MEM_* */
+    int idx;  /* input/output index */
+    size_t off; /* offset into the plan scratch */
+    void *cur;  /* handle currently set, to skip redundant updates */
+} nn_mem;
+
+typedef struct nn_exec {
+    dnnl_primitive_t p;
+    int n_args;
+    dnnl_exec_arg_t args[NN_MAX_ARGS];
+} nn_exec;
+
+/* C-path parameters of the ops that do not (only) run on oneDNN. */
+typedef struct nn_cpath {
+    int64_t M, K, N;        /* tiny GEMM: y[M,N] = a[M,K] (strides sm, sk) * bp[K,N] (+ bias row) */
+    int64_t a_sm, a_sk;
+    float *bp, *bias_row;   /* owned */
+    int b_nt;               /* bp holds B transposed, [N, K]: narrow outputs as dot products */
+    int post_c;             /* Gemm: add beta * C (broadcast) after the product */
+    float beta;
+    int64_t c_d0, c_d1;     /* C's dims as [rows, cols] broadcast to [M, N] */
+    float *scale, *shift;   /* BatchNormalization: per-feature affine (owned) */
+    int64_t n_feat, inner;  /* features per item and elements per feature */
+    int bn_live;            /* parameters are not plan constants: recompute each run */
+    float eps;
+    /* depthwise Conv on NCHW: planes of H x W in, OH x OW out, kernel kh x kw */
+    int64_t n_planes, mult, H, W, OH, OW, kh, kw, sh, sw, pt, pl, Hp, Wp;
+} nn_cpath;
+
+typedef struct nn_state {
+    nn_exec ex[NN_MAX_EXEC];
+    int n_ex;
+    nn_mem mem[NN_MAX_MEM];
+    int n_mem;
+    dnnl_primitive_desc_t pd[NN_MAX_PD];
+    int n_pd;
+    dnnl_primitive_attr_t attr;
+    void *own[NN_MAX_OWN];
+    int n_own;
+    size_t scratch_used, pad_len;
+    int empty;   /* zero-sized output: run does nothing */
+    int single;  /* small op: primitives built and run on one thread (see NN_SINGLE_WORK) */
+    int use_c;   /* the op's C path runs instead of (or after) the primitives */
+    nn_cpath cp;
+} nn_state;
+
+static int dn_err(fg_kctx *c, const char *what, dnnl_status_t st) {
+    return FG_KERR(c, st == dnnl_unimplemented ? FG_EUNSUPPORTED : FG_EINTERNAL, "oneDNN %s: %s", what,
+                   fg_dnnl_status_str(st));
+}
+
+#define DN(c, what, call)                                                                                     \
+    do {                                                                                                      \
+        dnnl_status_t st_ = (call);                                                                           \
+        if (st_ != dnnl_success)                                                                              \
+            return dn_err((c), (what), st_);                                                                  \
+    } while (0)
+
+#define TRY(x)                                                                                                \
+    do {                                                                                                      \
+        int rc_ = (x);                                                                                        \
+        if (rc_ < 0)                                                                                          \
+            return rc_;                                                                                       \
+    } while (0)
+
+static int nthreads(const fg_kctx *c) { return c->n_threads > 0 ? c->n_threads : 1; }
+
+static void st_free(void *p) {
+    nn_state *s = p;
+    if (!s)
+        return;
+    for (int i = 0; i < s->n_ex; i++)
+        dnnl_primitive_destroy(s->ex[i].p);
+    for (int i = 0; i < s->n_mem; i++)
+        dnnl_memory_destroy(s->mem[i].m);
+    for (int i = 0; i < s->n_pd; i++)
+        dnnl_primitive_desc_destroy(s->pd[i]);
+    if (s->attr)
+        dnnl_primitive_attr_destroy(s->attr);
+    for (int i = 0; i < s->n_own; i++)
+        free(s->own[i]);
+    free(s->cp.bp);
+    free(s->cp.bias_row);
+    free(s->cp.scale);
+    free(s->cp.shift);
+    free(s);
+}
+
+/* The state is attached to c at once, so every error path can just return: the planner releases it. */
+static nn_state *st_new(fg_kctx *c) {
+    nn_state *s = fg_xcalloc(1, sizeof *s);
+    c->state = s;
+    return s;
+}
+
+/* Reserves bytes of the plan scratch (64-byte aligned) and returns their offset. */
+static size_t st_take(nn_state *s, size_t bytes) {
+    size_t off = s->scratch_used;
+    s->scratch_used += (bytes + 63) & ~(size_t)63;
+    return off;
+}
+
+/* An owned, 64-byte aligned buffer freed with the state. */
+static void *st_own(fg_kctx *c, nn_state *s, size_t bytes) {
+    if (s->n_own >= NN_MAX_OWN) {
+        FG_KERR(c, FG_EINTERNAL, "too many owned buffers");
+        return NULL;
+    }
+    void *p = fg_aligned_alloc(bytes ? bytes : 64);
+    if (!p) {
+        FG_KERR(c, FG_ENOMEM, "cannot allocate %zu bytes of packed weights", bytes);
+        return NULL;
+    }
+    s->own[s->n_own++] = p;
+    return p;
+}
+
+/* A memory object for md whose data is bound at run time (kind/idx/off) or fixed now (MEM_FIXED). */
+static int st_mem(fg_kctx *c, nn_state *s, const dnnl_memory_desc_t *md, int kind, int idx, size_t off,
+                  const void *fixed, dnnl_memory_t *out) {
+    if (s->n_mem >= NN_MAX_MEM)
+        return FG_KERR(c, FG_EINTERNAL, "too many oneDNN memories");
+    nn_mem *m = &s->mem[s->n_mem];
+    void *h = kind == MEM_FIXED ? (void *)fixed : DNNL_MEMORY_NONE;
+    DN(c, "memory", dnnl_memory_create(&m->m, md, c->dnnl->engine, h));
+    m->kind = kind;
+    m->idx = idx;
+    m->off = off;
+    m->cur = kind == MEM_FIXED ? (void *)fixed : NULL;
+    s->n_mem++;
+    *out = m->m;
+    return 0;
+}
+
+static int st_pd(fg_kctx *c, nn_state *s, const void *desc, const char *what, dnnl_primitive_desc_t *out) {
+    if (s->n_pd >= NN_MAX_PD)
+        return FG_KERR(c, FG_EINTERNAL, "too many primitive descriptors");
+    DN(c, what, dnnl_primitive_desc_create(&s->pd[s->n_pd], desc, s->attr, c->dnnl->engine, NULL));
+    *out = s->pd[s->n_pd++];
+    return 0;
+}
+
+static void ex_arg(nn_exec *e, int arg, dnnl_memory_t m) {
+    e->args[e->n_args].arg = arg;
+    e->args[e->n_args].memory = m;
+    e->n_args++;
+}
+
+/* Appends the primitive of pd to the execution list, with its scratchpad in the plan scratch. */
+static int st_prim(fg_kctx *c, nn_state *s, const_dnnl_primitive_desc_t pd, nn_exec **out) {
+    if (s->n_ex >= NN_MAX_EXEC)
+        return FG_KERR(c, FG_EINTERNAL, "too many primitives");
+    nn_exec *e = &s->ex[s->n_ex];
+    memset(e, 0, sizeof *e);
+    DN(c, "primitive", dnnl_primitive_create(&e->p, pd));
+    s->n_ex++;
+    const dnnl_memory_desc_t *pmd = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    size_t sz = pmd ? dnnl_memory_desc_get_size(pmd) : 0;
+    if (sz) {
+        dnnl_memory_t m;
+        TRY(st_mem(c, s, pmd, MEM_PAD, 0, 0, NULL, &m));
+        ex_arg(e, DNNL_ARG_SCRATCHPAD, m);
+        if (sz > s->pad_len)
+            s->pad_len = sz;
+    }
+    *out = e;
+    return 0;
+}
+
+/* Attributes every primitive gets: user-mode scratchpad (the plan's), optional output scale and post-ops
+ * (the hook for fusing a following Relu or Add later). */
+static int st_attr(fg_kctx *c, nn_state *s, float out_scale, const_dnnl_post_ops_t po) {
+    if (!s->attr)
+        DN(c, "attr", dnnl_primitive_attr_create(&s->attr));
+    DN(c, "attr", dnnl_primitive_attr_set_scratchpad_mode(s->attr, dnnl_scratchpad_mode_user));
+    if (out_scale != 1.0f)
+        DN(c, "attr", dnnl_primitive_attr_set_output_scales(s->attr, 1, 0, &out_scale));
+    if (po)
+        DN(c, "attr", dnnl_primitive_attr_set_post_ops(s->attr, po));
+    return 0;
+}
+
+/* Adds a reorder src_md -> dst_md to the execution list between two bound memories. */
+static int st_reorder(fg_kctx *c, nn_state *s, const dnnl_memory_desc_t *src_md, dnnl_memory_t src,
+                      const dnnl_memory_desc_t *dst_md, dnnl_memory_t dst) {
+    if (s->n_pd >= NN_MAX_PD)
+        return FG_KERR(c, FG_EINTERNAL, "too many primitive descriptors");
+    dnnl_primitive_attr_t a;
+    DN(c, "attr", dnnl_primitive_attr_create(&a));
+    dnnl_primitive_attr_set_scratchpad_mode(a, dnnl_scratchpad_mode_user);
+    dnnl_status_t st = dnnl_reorder_primitive_desc_create(&s->pd[s->n_pd], src_md, c->dnnl->engine, dst_md,
+                                                          c->dnnl->engine, a);
+    dnnl_primitive_attr_destroy(a);
+    if (st != dnnl_success)
+        return dn_err(c, "reorder", st);
+    nn_exec *e;
+    TRY(st_prim(c, s, s->pd[s->n_pd++], &e));
+    ex_arg(e, DNNL_ARG_FROM, src);
+    ex_arg(e, DNNL_ARG_TO, dst);
+    return 0;
+}
+
+/* Reorders src (src_md) into dst (dst_md) right now: packing constant weights at prepare time. */
+static int reorder_now(fg_kctx *c, const dnnl_memory_desc_t *src_md, const void *src,
+                       const dnnl_memory_desc_t *dst_md, void *dst) {
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_primitive_t p = NULL;
+    dnnl_memory_t ms = NULL, md = NULL;
+    dnnl_status_t st = dnnl_reorder_primitive_desc_create(&pd, src_md, c->dnnl->engine, dst_md, c->dnnl->engine, NULL);
+    if (st == dnnl_success)
+        st = dnnl_primitive_create(&p, pd);
+    if (st == dnnl_success)
+        st = dnnl_memory_create(&ms, src_md, c->dnnl->engine, (void *)src);
+    if (st == dnnl_success)
+        st = dnnl_memory_create(&md, dst_md, c->dnnl->engine, dst);
+    if (st == dnnl_success) {
+        dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, ms}, {DNNL_ARG_TO, md}};
+        st = dnnl_primitive_execute(p, c->dnnl->stream, 2, args);
+    }
+    if (st == dnnl_success)
+        st = dnnl_stream_wait(c->dnnl->stream);
+    if (ms)
+        dnnl_memory_destroy(ms);
+    if (md)
+        dnnl_memory_destroy(md);
+    if (p)
+        dnnl_primitive_destroy(p);
+    if (pd)
+        dnnl_primitive_desc_destroy(pd);
+    return st == dnnl_success ? 0 : dn_err(c, "weights reorder", st);
+}
+
+/* Places the primitive scratchpad after the op's own scratch buffers and tells the planner the total. */
+static void st_finish(fg_kctx *c, nn_state *s) {
+    size_t pad_off = s->scratch_used;
+    for (int i = 0; i < s->n_mem; i++)
+        if (s->mem[i].kind == MEM_PAD)
+            s->mem[i].off = pad_off;
+    c->scratch_len = pad_off + s->pad_len;
+}
+
+/* oneDNN ops with less work than this (multiply-adds, or window taps for pools; about 10 us on one core)
+ * are built and run on one thread: waking a second thread costs about as much as it saves. The digits
+ * CNN at batch 1 took 20 us with 2 threads against 9 us with 1; now both take 9 us. */
+#define NN_SINGLE_WORK (1 << 19)
+
+/* Marks s single-threaded when work is small and, if so, sets OpenMP to one thread for the primitives
+ * created next (oneDNN sizes its work split at creation). Returns the thread count to restore. */
+static int st_single_begin(fg_kctx *c, nn_state *s, int64_t work) {
+    int prev = omp_get_max_threads();
+    s->single = nthreads(c) > 1 && work < NN_SINGLE_WORK;
+    if (s->single)
+        omp_set_num_threads(1);
+    return prev;
+}
+
+static void st_single_end(nn_state *s, int prev) {
+    if (s->single)
+        omp_set_num_threads(prev);
+}
+
+/* Points every bound memory at this run's buffers and executes the primitives in order. */
+static int st_exec(fg_kctx *c, nn_state *s) {
+    for (int i = 0; i < s->n_mem; i++) {
+        nn_mem *m = &s->mem[i];
+        void *p;
+        switch (m->kind) {
+        case MEM_IN: p = c->in[m->idx]->data; break;
+        case MEM_OUT: p = c->out[m->idx]->data; break;
+        case MEM_SCRATCH: case MEM_PAD: p = (char *)c->scratch + m->off; break;
+        default: continue;
+        }
+        if (p != m->cur) {
+            DN(c, "set handle", dnnl_memory_set_data_handle(m->m, p));
+            m->cur = p;
+        }
+    }
+    int prev = s->single ? omp_get_max_threads() : 0;
+    if (s->single)
+        omp_set_num_threads(1);
+    dnnl_status_t st = dnnl_success;
+    for (int i = 0; i < s->n_ex && st == dnnl_success; i++)
+        st = dnnl_primitive_execute(s->ex[i].p, c->dnnl->stream, s->ex[i].n_args, s->ex[i].args);
+    if (st == dnnl_success && s->n_ex)
+        st = dnnl_stream_wait(c->dnnl->stream);
+    if (s->single)
+        omp_set_num_threads(prev);
+    return st == dnnl_success ? 0 : dn_err(c, "execute", st);
+}
+
+/* Plain (row-major, dense) f32 descriptor. */
+static int md_plain(fg_kctx *c, dnnl_memory_desc_t *md, int nd, const int64_t *dims, dnnl_data_type_t dt) {
+    dnnl_dims_t d, st;
+    int64_t s = 1;
+    for (int i = nd - 1; i >= 0; i--) {
+        d[i] = dims[i];
+        st[i] = s;
+        s *= dims[i] > 0 ? dims[i] : 1;
+    }
+    DN(c, "memory desc", dnnl_memory_desc_init_by_strides(md, nd, d, dt, st));
+    return 0;
+}
+
+static int md_strided(fg_kctx *c, dnnl_memory_desc_t *md, int nd, const int64_t *dims, const int64_t *strides) {
+    dnnl_dims_t d, st;
+    for (int i = 0; i < nd; i++) {
+        d[i] = dims[i];
+        st[i] = strides[i];
+    }
+    DN(c, "memory desc", dnnl_memory_desc_init_by_strides(md, nd, d, dnnl_f32, st));
+    return 0;
+}
+
+static int md_any(fg_kctx *c, dnnl_memory_desc_t *md, int nd, const int64_t *dims) {
+    dnnl_dims_t d;
+    for (int i = 0; i < nd; i++)
+        d[i] = dims[i];
+    DN(c, "memory desc", dnnl_memory_desc_init_by_tag(md, nd, d, dnnl_f32, dnnl_format_tag_any));
+    return 0;
+}
+
+static bool is_const(const fg_tensor *t) { return t && t->data; }
+
+/* Whether memory laid out as want can be read as the dense row-major user layout: equal descriptors, or
+ * both plain and differing only in the strides of size-1 dims (NCHW and NHWC are the same bytes when
+ * C == 1 or H*W == 1), so no reorder is needed. */
+static bool same_bytes(const dnnl_memory_desc_t *want, const dnnl_memory_desc_t *user) {
+    if (dnnl_memory_desc_equal(want, user))
+        return true;
+    if (want->format_kind != dnnl_blocked || user->format_kind != dnnl_blocked || want->ndims != user->ndims ||
+        want->data_type != user->data_type || want->offset0 != user->offset0 ||
+        want->format_desc.blocking.inner_nblks != 0 || user->format_desc.blocking.inner_nblks != 0 ||
+        dnnl_memory_desc_get_size(want) != dnnl_memory_desc_get_size(user))
+        return false;
+    for (int i = 0; i < want->ndims; i++)
+        if (want->dims[i] != user->dims[i] || want->padded_dims[i] != user->padded_dims[i] ||
+            (want->dims[i] > 1 && want->format_desc.blocking.strides[i] != user->format_desc.blocking.strides[i]))
+            return false;
+    return true;
+}
+
+static int check_f32(fg_kctx *c, int i) {
+    static const fg_dtype f32[] = {FG_F32, 0};
+    return fg_check_dtype(c, i, f32);
+}
+
+/* ------------------------------------------------------------------------------------------------------
+ * Sliding-window geometry shared by Conv, ConvTranspose and the pools.
+ * ------------------------------------------------------------------------------------------------------ */
+
+typedef struct win {
+    int nsp;                                     /* spatial dims, 1..3 */
+    int64_t in[3], k[3], s[3], d[3], pl[3], pr[3], out[3];
+    int64_t pr_dnnl[3];                          /* right padding oneDNN needs for out (ceil mode) */
+} win;
+
+static int64_t dk(const win *w, int i) { return (w->k[i] - 1) * w->d[i] + 1; }
+
+/* Reads an optional ints attribute of exactly n values, each >= lo, into v (defaults kept if absent). */
+static int read_ints(fg_kctx *c, const char *name, int n, int64_t lo, int64_t *v) {
+    const int64_t *a;
+    int cnt = fg_attr_ints(c->node, name, &a);
+    if (cnt < 0)
+        return 0;
+    if (cnt != n)
+        return FG_KERR(c, FG_EINVAL, "attribute %s has %d values, expected %d", name, cnt, n);
+    for (int i = 0; i < n; i++) {
+        if (a[i] < lo || a[i] > ((int64_t)1 << 40))
+            return FG_KERR(c, FG_EINVAL, "attribute %s[%d] = %lld is out of range", name, i, (long long)a[i]);
+        v[i] = a[i];
+    }
+    return 0;
+}
+
+typedef enum { PAD_NOTSET, PAD_SAME_UPPER, PAD_SAME_LOWER, PAD_VALID } pad_mode;
+
+static int read_auto_pad(fg_kctx *c, pad_mode *m) {
+    const char *ap = fg_attr_s(c->node, "auto_pad", "NOTSET");
+    if (!strcmp(ap, "NOTSET") || !ap[0])
+        *m = PAD_NOTSET;
+    else if (!strcmp(ap, "SAME_UPPER"))
+        *m = PAD_SAME_UPPER;
+    else if (!strcmp(ap, "SAME_LOWER"))
+        *m = PAD_SAME_LOWER;
+    else if (!strcmp(ap, "VALID"))
+        *m = PAD_VALID;
+    else
+        return FG_KERR(c, FG_EINVAL, "auto_pad '%s' is not one of NOTSET, SAME_UPPER, SAME_LOWER, VALID", ap);
+    return 0;
+}
+
+/* Forward window (Conv, pools): w->in and w->k are set; reads strides, dilations, pads, auto_pad and
+ * computes out (ceil_mode for pools, with PyTorch's rule that the last window starts inside the input). */
+static int win_forward(fg_kctx *c, win *w, bool ceil_mode, bool has_dilations) {
+    int n = w->nsp;
+    int64_t pads[6] = {0};
+    for (int i = 0; i < n; i++)
+        w->s[i] = w->d[i] = 1;
+    TRY(read_ints(c, "strides", n, 1, w->s));
+    if (has_dilations)
+        TRY(read_ints(c, "dilations", n, 1, w->d));
+    pad_mode pm;
+    TRY(read_auto_pad(c, &pm));
+    if (pm == PAD_NOTSET)
+        TRY(read_ints(c, "pads", 2 * n, 0, pads));
+    for (int i = 0; i < n; i++) {
+        int64_t in = w->in[i], kk = dk(w, i), s = w->s[i];
+        switch (pm) {
+        case PAD_NOTSET: {
+            w->pl[i] = pads[i];
+            w->pr[i] = pads[i + n];
+            int64_t span = in + w->pl[i] + w->pr[i] - kk;
+            if (span < 0)
+                return FG_KERR(c, FG_ESHAPE, "kernel extent %lld exceeds padded input %lld on spatial axis %d",
+                               (long long)kk, (long long)(in + w->pl[i] + w->pr[i]), i);
+            w->out[i] = (ceil_mode ? (span + s - 1) / s : span / s) + 1;
+            if (ceil_mode && (w->out[i] - 1) * s >= in + w->pl[i])
+                w->out[i]--;
+            break;
+        }
+        case PAD_SAME_UPPER: case PAD_SAME_LOWER: {
+            w->out[i] = (in + s - 1) / s;
+            int64_t total = (w->out[i] - 1) * s + kk - in;
+            if (total < 0)
+                total = 0;
+            w->pl[i] = pm == PAD_SAME_UPPER ? total / 2 : total - total / 2;
+            w->pr[i] = total - w->pl[i];
+            break;
+        }
+        case PAD_VALID:
+            if (in < kk)
+                return FG_KERR(c, FG_ESHAPE, "kernel extent %lld exceeds input %lld on spatial axis %d",
+                               (long long)kk, (long long)in, i);
+            w->pl[i] = w->pr[i] = 0;
+            w->out[i] = (in - kk) / s + 1;
+            break;
+        }
+        int64_t need = (w->out[i] - 1) * s + kk - in - w->pl[i];
+        w->pr_dnnl[i] = need > w->pr[i] ? need : w->pr[i];
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------------------
+ * Conv and ConvTranspose
+ * ------------------------------------------------------------------------------------------------------ */
+
+typedef struct conv_geom {
+    win w;
+    int64_t n, ci, co, g;
+    int64_t op[3]; /* ConvTranspose output_padding */
+} conv_geom;
+
+static int conv_geom_get(fg_kctx *c, conv_geom *g, bool transpose) {
+    const fg_tensor *x = fg_in(c, 0), *wt = fg_in(c, 1), *b = fg_in(c, 2);
+    if (!x || !wt)
+        return FG_KERR(c, FG_EINVAL, "X and W are required");
+    TRY(check_f32(c, 0));
+    TRY(check_f32(c, 1));
+    if (b)
+        TRY(check_f32(c, 2));
+    if (x->rank < 3 || x->rank > 5)
+        return FG_KERR(c, FG_EUNSUPPORTED, "input rank %d (1 to 3 spatial dimensions are supported)", x->rank);
+    if (wt->rank != x->rank)
+        return FG_KERR(c, FG_ESHAPE, "W has rank %d, X has rank %d", wt->rank, x->rank);
+    memset(g, 0, sizeof *g);
+    win *w = &g->w;
+    w->nsp = x->rank - 2;
+    g->n = x->dims[0];
+    g->ci = x->dims[1];
+    g->g = fg_attr_i(c->node, "group", 1);
+    if (g->g < 1 || g->ci % g->g != 0)
+        return FG_KERR(c, FG_EINVAL, "group %lld does not divide the %lld input channels", (long long)g->g,
+                       (long long)g->ci);
+    if (!transpose) {
+        g->co = wt->dims[0];
+        if (wt->dims[1] * g->g != g->ci || g->co % g->g != 0)
+            return FG_KERR(c, FG_ESHAPE, "W [%lld,%lld,...] does not fit %lld input channels in %lld groups",
+                           (long long)wt->dims[0], (long long)wt->dims[1], (long long)g->ci, (long long)g->g);
+    } else {
+        if (wt->dims[0] != g->ci)
+            return FG_KERR(c, FG_ESHAPE, "W has %lld input channels, X has %lld", (long long)wt->dims[0],
+                           (long long)g->ci);
+        g->co = wt->dims[1] * g->g;
+    }
+    for (int i = 0; i < w->nsp; i++) {
+        w->in[i] = x->dims[2 + i];
+        w->k[i] = wt->dims[2 + i];
+        if (w->k[i] < 1)
+            return FG_KERR(c, FG_ESHAPE, "empty kernel");
+    }
+    int64_t ks[3];
+    memcpy(ks, w->k, sizeof ks);
+    TRY(read_ints(c, "kernel_shape", w->nsp, 1, ks));
+    if (memcmp(ks, w->k, sizeof ks) != 0)
+        return FG_KERR(c, FG_ESHAPE, "kernel_shape does not match W's spatial dimensions");
+    if (b && (b->rank != 1 || b->dims[0] != g->co))
+        return FG_KERR(c, FG_ESHAPE, "bias must be [%lld]", (long long)g->co);
+    if (!transpose)
+        return win_forward(c, w, false, true);
+
+    /* ConvTranspose: out = s*(in-1) + output_padding + dk - pads, or output_shape with derived pads */
+    int n = w->nsp;
+    int64_t pads[6] = {0};
+    for (int i = 0; i < n; i++)
+        w->s[i] = w->d[i] = 1;
+    TRY(read_ints(c, "strides", n, 1, w->s));
+    TRY(read_ints(c, "dilations", n, 1, w->d));
+    TRY(read_ints(c, "output_padding", n, 0, g->op));
+    pad_mode pm;
+    TRY(read_auto_pad(c, &pm));
+    const int64_t *ov;
+    int n_os = fg_attr_ints(c->node, "output_shape", &ov);
+    if (n_os >= 0 && n_os != n && n_os != n + 2)
+        return FG_KERR(c, FG_EINVAL, "output_shape has %d values for %d spatial dimensions", n_os, n);
+    if (pm == PAD_NOTSET && n_os < 0)
+        TRY(read_ints(c, "pads", 2 * n, 0, pads));
+    for (int i = 0; i < n; i++) {
+        int64_t natural = w->s[i] * (w->in[i] - 1) + g->op[i] + dk(w, i);
+        if (n_os >= 0 || pm == PAD_SAME_UPPER || pm == PAD_SAME_LOWER) {
+            w->out[i] = n_os >= 0 ? ov[n_os - n + i] : w->in[i] * w->s[i];
+            if (w->out[i] < 1)
+                return FG_KERR(c, FG_EINVAL, "output_shape[%d] = %lld", i, (long long)w->out[i]);
+            int64_t total = natural - w->out[i];
+            if (total < 0) { /* a larger output than the kernel reaches: the tail gets only the bias */
+                w->pl[i] = 0;
+                w->pr[i] = total;
+            } else if (pm == PAD_SAME_UPPER) {
+                w->pl[i] = total / 2;
+                w->pr[i] = total - total / 2;
+            } else {
+                w->pl[i] = total - total / 2;
+                w->pr[i] = total / 2;
+            }
+        } else {
+            w->pl[i] = pads[i];
+            w->pr[i] = pads[i + n];
+            w->out[i] = natural - w->pl[i] - w->pr[i];
+            if (w->out[i] < 1)
+                return FG_KERR(c, FG_ESHAPE, "pads leave an empty output on spatial axis %d", i);
+        }
+        w->pr_dnnl[i] = w->pr[i] - g->op[i];
+    }
+    return 0;
+}
+
+static int infer_conv_common(fg_kctx *c, bool transpose) {
+    conv_geom g;
+    TRY(conv_geom_get(c, &g, transpose));
+    int64_t d[5] = {g.n, g.co};
+    for (int i = 0; i < g.w.nsp; i++)
+        d[2 + i] = g.w.out[i];
+    fg_set_shape(c->out[0], FG_F32, g.w.nsp + 2, d);
+    return 0;
+}
+
+static int infer_conv(fg_kctx *c) { return infer_conv_common(c, false); }
+static int infer_convt(fg_kctx *c) { return infer_conv_common(c, true); }
+
+/* Activation layout a convolution runs in; the op reorders from and to plain NCHW around it. */
+typedef enum { LAYOUT_PLAIN, LAYOUT_ANY, LAYOUT_16C } conv_layout;
+
+/* Per-shape choice, from timing every conv of resnet18 and mobilenet_v2 at batch 1 on the target CPU
+ * (oneDNN 2.6.3, AVX-512, 1 thread, reorders included):
+ * - 1x1: NCHW, where oneDNN runs one sgemm ("gemm:jit"); mobilenet_v2's 34 take 4.4 ms, against 3.8 ms
+ *   for NHWC brgconv alone plus ~3.5 ms of reorders;
+ * - depthwise (those the C kernel does not take): nChw16c, whose reorders cost 1.5-2x less than NHWC's;
+ *   on NCHW oneDNN falls back to gemm:jit, 3-10x slower;
+ * - the rest: oneDNN's pick (NHWC brgconv), 1.3-3x faster than NCHW on resnet18's convs despite the
+ *   reorders. */
+static conv_layout conv_pick_layout(const conv_geom *g, bool transpose) {
+    bool k1 = true;
+    for (int i = 0; i < g->w.nsp; i++)
+        k1 &= g->w.k[i] == 1;
+    if (!transpose && g->g == 1 && k1)
+        return LAYOUT_PLAIN;
+    if (!transpose && g->g > 1 && g->g == g->ci)
+        return LAYOUT_16C;
+    return LAYOUT_ANY;
+}
+
+/* Winograd F(2x2, 3x3) for 3x3 stride-1 convs with 32 or more channels in and out: timed on resnet18's
+ * (1 thread, reorders included) it takes 0.94 / 0.79 / 1.02 / 1.33 ms against 1.50 / 1.38 / 1.37 / 1.44
+ * ms for direct brgconv at 64 / 128 / 256 / 512 channels (2 threads: 6.6 vs 9.8 ms over all 13), but is
+ * slower with 3 or 16 input channels. Its error stays around 1e-6 relative on resnet18's output. */
+static bool conv_winograd(const conv_geom *g) {
+    return g->w.nsp == 2 && g->g == 1 && g->ci >= 32 && g->co >= 32 && g->w.k[0] == 3 && g->w.k[1] == 3 &&
+           g->w.s[0] == 1 && g->w.s[1] == 1 && g->w.d[0] == 1 && g->w.d[1] == 1;
+}
+
+typedef struct conv_cand {
+    dnnl_alg_kind_t alg;
+    conv_layout lay;
+} conv_cand;
+
+static int md_tag(fg_kctx *c, dnnl_memory_desc_t *md, int nd, const int64_t *dims, dnnl_format_tag_t tag) {
+    dnnl_dims_t d;
+    for (int i = 0; i < nd; i++)
+        d[i] = dims[i];
+    DN(c, "memory desc", dnnl_memory_desc_init_by_tag(md, nd, d, dnnl_f32, tag));
+    return 0;
+}
+
+/* Builds a Conv or ConvTranspose primitive with optional post-ops (NULL: none), constant weights packed
+ * once into the primitive's preferred layout, and activation reorders where the primitive wants a
+ * blocked layout. */
+static int conv_build(fg_kctx *c, nn_state *s, const conv_geom *g, bool transpose, const_dnnl_post_ops_t po) {
+    const fg_tensor *x = c->in[0], *wt = c->in[1], *b = fg_in(c, 2);
+    const fg_tensor *y = c->out[0];
+    const win *w = &g->w;
+    int nd = x->rank, n = w->nsp;
+    bool grouped = g->g > 1;
+    int wnd = nd + grouped;
+    int64_t wdims[6], wstr[6], kvol = 1;
+    for (int i = 0; i < n; i++)
+        kvol *= w->k[i];
+    /* oneDNN weights are [G,] O, I, k...; ONNX's are [O, I/G, k] (Conv) or [I, O/G, k] (ConvTranspose) */
+    int64_t og = g->co / g->g, ig = g->ci / g->g;
+    int o = 0;
+    if (grouped) {
+        wdims[0] = g->g;
+        wstr[0] = og * ig * kvol;
+        o = 1;
+    }
+    wdims[o] = og;
+    wdims[o + 1] = ig;
+    wstr[o] = transpose ? kvol : ig * kvol;
+    wstr[o + 1] = transpose ? og * kvol : kvol;
+    for (int i = 0; i < n; i++) {
+        int64_t inner = 1;
+        for (int j = i + 1; j < n; j++)
+            inner *= w->k[j];
+        wdims[o + 2 + i] = w->k[i];
+        wstr[o + 2 + i] = inner;
+    }
+
+    dnnl_memory_desc_t x_user, y_user, w_user, b_md, x_md, y_md, w_md;
+    TRY(md_plain(c, &x_user, nd, x->dims, dnnl_f32));
+    TRY(md_plain(c, &y_user, nd, y->dims, dnnl_f32));
+    TRY(md_strided(c, &w_user, wnd, wdims, wstr));
+    TRY(md_any(c, &w_md, wnd, wdims));
+    if (b)
+        TRY(md_plain(c, &b_md, 1, &g->co, dnnl_f32));
+    dnnl_dims_t st, dl, pl, pr;
+    for (int i = 0; i < n; i++) {
+        st[i] = w->s[i];
+        dl[i] = w->d[i] - 1;
+        pl[i] = w->pl[i];
+        pr[i] = w->pr_dnnl[i];
+    }
+    TRY(st_attr(c, s, 1.0f, po));
+    if (s->n_pd + 3 > NN_MAX_PD)
+        return FG_KERR(c, FG_EINTERNAL, "too many primitive descriptors");
+    /* Candidates in order of preference: Winograd where it pays, the picked layout, then oneDNN's own
+     * pick when the first choices are unimplemented or only the reference implementation has them. */
+    conv_layout picked = conv_pick_layout(g, transpose);
+    conv_cand cand[3];
+    int n_cand = 0;
+    if (!transpose && conv_winograd(g))
+        cand[n_cand++] = (conv_cand){dnnl_convolution_winograd, LAYOUT_ANY};
+    dnnl_alg_kind_t direct = transpose ? dnnl_deconvolution_direct : dnnl_convolution_direct;
+    cand[n_cand++] = (conv_cand){direct, picked};
+    if (picked != LAYOUT_ANY)
+        cand[n_cand++] = (conv_cand){direct, LAYOUT_ANY};
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_status_t st_last = dnnl_unimplemented;
+    for (int k = 0; k < n_cand && !pd; k++) {
+        if (cand[k].lay == LAYOUT_PLAIN) {
+            x_md = x_user;
+            y_md = y_user;
+        } else {
+            dnnl_format_tag_t tag = cand[k].lay == LAYOUT_ANY ? dnnl_format_tag_any
+                                    : nd == 3                 ? dnnl_nCw16c
+                                    : nd == 4                 ? dnnl_nChw16c
+                                                              : dnnl_nCdhw16c;
+            TRY(md_tag(c, &x_md, nd, x->dims, tag));
+            TRY(md_tag(c, &y_md, nd, y->dims, tag));
+        }
+        union {
+            dnnl_convolution_desc_t conv;
+            dnnl_deconvolution_desc_t deconv;
+        } d;
+        if (!transpose)
+            st_last = dnnl_dilated_convolution_forward_desc_init(&d.conv, dnnl_forward_inference, cand[k].alg,
+                                                                 &x_md, &w_md, b ? &b_md : NULL, &y_md, st, dl, pl, pr);
+        else
+            st_last = dnnl_dilated_deconvolution_forward_desc_init(&d.deconv, dnnl_forward_inference, cand[k].alg,
+                                                                   &x_md, &w_md, b ? &b_md : NULL, &y_md, st, dl, pl,
+                                                                   pr);
+        if (st_last == dnnl_success)
+            st_last = dnnl_primitive_desc_create(&s->pd[s->n_pd], &d, s->attr, c->dnnl->engine, NULL);
+        if (st_last != dnnl_success)
+            continue;
+        pd = s->pd[s->n_pd++];
+        const char *impl = "";
+        dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
+        if (strncmp(impl, "ref", 3) == 0 && k + 1 < n_cand)
+            pd = NULL; /* kept in s->pd until release; try the next candidate */
+    }
+    if (!pd)
+        return dn_err(c, transpose ? "deconvolution" : "convolution", st_last);
+    const dnnl_memory_desc_t *xp = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
+    const dnnl_memory_desc_t *wp = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    const dnnl_memory_desc_t *yp = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
+
+    dnnl_memory_t mx, mw, mb = NULL, my, m_user;
+    if (is_const(wt)) {
+        void *buf = st_own(c, s, dnnl_memory_desc_get_size(wp));
+        if (!buf)
+            return FG_ENOMEM;
+        TRY(reorder_now(c, &w_user, wt->data, wp, buf));
+        TRY(st_mem(c, s, wp, MEM_FIXED, 0, 0, buf, &mw));
+    } else if (same_bytes(wp, &w_user)) {
+        TRY(st_mem(c, s, wp, MEM_IN, 1, 0, NULL, &mw));
+    } else {
+        TRY(st_mem(c, s, &w_user, MEM_IN, 1, 0, NULL, &m_user));
+        TRY(st_mem(c, s, wp, MEM_SCRATCH, 0, st_take(s, dnnl_memory_desc_get_size(wp)), NULL, &mw));
+        TRY(st_reorder(c, s, &w_user, m_user, wp, mw));
+    }
+    if (same_bytes(xp, &x_user)) {
+        TRY(st_mem(c, s, xp, MEM_IN, 0, 0, NULL, &mx));
+    } else {
+        TRY(st_mem(c, s, &x_user, MEM_IN, 0, 0, NULL, &m_user));
+        TRY(st_mem(c, s, xp, MEM_SCRATCH, 0, st_take(s, dnnl_memory_desc_get_size(xp)), NULL, &mx));
+        TRY(st_reorder(c, s, &x_user, m_user, xp, mx));
+    }
+    if (b)
+        TRY(st_mem(c, s, &b_md, is_const(b) ? MEM_FIXED : MEM_IN, 2, 0, b->data, &mb));
+    bool y_direct = same_bytes(yp, &y_user);
+    if (y_direct)
+        TRY(st_mem(c, s, yp, MEM_OUT, 0, 0, NULL, &my));
+    else
+        TRY(st_mem(c, s, yp, MEM_SCRATCH, 0, st_take(s, dnnl_memory_desc_get_size(yp)), NULL, &my));
+    nn_exec *e;
+    TRY(st_prim(c, s, pd, &e));
+    ex_arg(e, DNNL_ARG_SRC, mx);
+    ex_arg(e, DNNL_ARG_WEIGHTS, mw);
+    if (mb)
+        ex_arg(e, DNNL_ARG_BIAS, mb);
+    ex_arg(e, DNNL_ARG_DST, my);
+    if (!y_direct) {
+        TRY(st_mem(c, s, &y_user, MEM_OUT, 0, 0, NULL, &m_user));
+        TRY(st_reorder(c, s, yp, my, &y_user, m_user));
+    }
+    return 0;
+}
+
+/* Depthwise convolution on NCHW in C (see dw_ok for when). Kernels wider than this take oneDNN. */
+enum { DW_MAX_K = 16 };
+
+/* Outputs ow0 .. ow0+NB-1 of output rows oh .. oh+3 of a depthwise conv over the prepared plane xp (row
+ * stride ld, tap q of output column ow at xp[row * ld + toff[q] + ow]). Four rows give four independent
+ * accumulator chains, so the FMAs pipeline instead of waiting on each other. */
+#define DW_BLOCK4(VF, VFU)                                                                                    \
+    do {                                                                                                      \
+        VF a0 = (VF){0} + bias, a1 = a0, a2 = a0, a3 = a0;                                                    \
+        for (int64_t r = 0; r < kh; r++) {                                                                    \
+            const float *x0 = xp + (oh * sh + r) * ld + ow0;                                                  \
+            const float *x1 = x0 + sh * ld, *x2 = x1 + sh * ld, *x3 = x2 + sh * ld;                           \
+            for (int64_t q = 0; q < kw; q++) {                                                                \
+                float wv = w[r * kw + q];                                                                     \
+                int64_t o = toff[q];                                                                          \
+                a0 += wv * *(const VFU *)(x0 + o);                                                            \
+                a1 += wv * *(const VFU *)(x1 + o);                                                            \
+                a2 += wv * *(const VFU *)(x2 + o);                                                            \
+                a3 += wv * *(const VFU *)(x3 + o);                                                            \
+            }                                                                                                 \
+        }                                                                                                     \
+        *(VFU *)(y + oh * OW + ow0) = a0;                                                                     \
+        *(VFU *)(y + (oh + 1) * OW + ow0) = a1;                                                               \
+        *(VFU *)(y + (oh + 2) * OW + ow0) = a2;                                                               \
+        *(VFU *)(y + (oh + 3) * OW + ow0) = a3;                                                               \
+    } while (0)
+
+/* Whether dw_plane runs its vector blocks (else a scalar loop reading x with bounds checks). */
+static bool dw_vector(const nn_cpath *p) {
+    return p->OW >= 8 && p->OH >= 4 && p->sw <= 2 && p->kw <= DW_MAX_K;
+}
+
+/* Whether dw_plane reads a prepared copy of the plane: padding to add, or stride 2 to de-interleave. */
+static bool dw_copies(const nn_cpath *p) {
+    return dw_vector(p) && (p->pt || p->pl || p->Hp > p->H || p->Wp > p->W || p->sw == 2);
+}
+
+/* Copies plane x into pad, laid out so every tap is a contiguous load: rows of Wp with the zero border
+ * (stride 1), or each padded row split into its even then its odd columns (stride 2: tap q of output ow
+ * is padded column 2*ow + q). pad's border must be zero already: positions outside the input are never
+ * written. */
+NN_HOT static void dw_prepare_plane(const nn_cpath *p, const float *restrict x, float *restrict pad) {
+    int64_t W = p->W, Wp = p->Wp, c0 = p->pl < Wp ? p->pl : Wp, n = W < Wp - c0 ? W : Wp - c0;
+    int64_t we = (Wp + 1) / 2, wo = Wp / 2;
+    if (n <= 0) /* the windows see only padding */
+        return;
+    for (int64_t r = 0; r < p->Hp; r++) {
+        int64_t ih = r - p->pt;
+        if (ih < 0 || ih >= p->H)
+            continue;
+        const float *restrict src = x + ih * W;
+        float *restrict dst = pad + r * Wp;
+        if (p->sw == 1) {
+            memcpy(dst + c0, src, (size_t)n * sizeof(float));
+            continue;
+        }
+        /* padded column i is src[i - c0]: even[j] = src[2j - c0], odd[j] = src[2j + 1 - c0] */
+        int64_t j = (c0 + 1) / 2;
+        for (; j + 16 <= wo && 2 * j - c0 + 32 <= n; j += 16) {
+            v16f a = *(const v16f_u *)(src + 2 * j - c0), b = *(const v16f_u *)(src + 2 * j - c0 + 16);
+            *(v16f_u *)(dst + j) =
+                __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+            *(v16f_u *)(dst + we + j) =
+                __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+        }
+        for (; j < we; j++) {
+            int64_t e = 2 * j - c0;
+            if (e >= 0 && e < n)
+                dst[j] = src[e];
+            if (j < wo && e + 1 >= 0 && e + 1 < n)
+                dst[we + j] = src[e + 1];
+        }
+        if (c0 & 1) /* odd[(c0-1)/2] = src[0] was skipped by starting at (c0+1)/2 */
+            dst[we + (c0 - 1) / 2] = src[0];
+    }
+}
+
+/* One output plane of a depthwise conv on NCHW: y = bias + sum over the kernel window of w * x, in
+ * blocks of 4 rows x 16 (or 8) columns; the last row and column blocks overlap their neighbours rather
+ * than running a scalar tail (recomputing an output is harmless). pad holds the prepared plane when
+ * dw_copies (else x is read in place). */
+NN_HOT static void dw_plane(const nn_cpath *p, const float *restrict x, const float *restrict w, float bias,
+                            float *restrict y, const float *restrict pad) {
+    int64_t H = p->H, W = p->W, OH = p->OH, OW = p->OW, kh = p->kh, kw = p->kw, sh = p->sh, sw = p->sw;
+    if (!dw_vector(p)) {
+        for (int64_t oh = 0; oh < OH; oh++)
+            for (int64_t ow = 0; ow < OW; ow++) {
+                float acc = bias;
+                for (int64_t r = 0; r < kh; r++) {
+                    int64_t ih = oh * sh - p->pt + r;
+                    for (int64_t q = 0; q < kw && ih >= 0 && ih < H; q++) {
+                        int64_t iw = ow * sw - p->pl + q;
+                        if (iw >= 0 && iw < W)
+                            acc += w[r * kw + q] * x[ih * W + iw];
+                    }
+                }
+                y[oh * OW + ow] = acc;
+            }
+        return;
+    }
+    const float *xp = dw_copies(p) ? pad : x;
+    int64_t ld = dw_copies(p) ? p->Wp : W, toff[DW_MAX_K];
+    for (int64_t q = 0; q < kw; q++)
+        toff[q] = sw == 1 ? q : (q & 1 ? (p->Wp + 1) / 2 : 0) + q / 2;
+    int nb = OW >= 16 ? 16 : 8;
+    for (int64_t oh = 0; oh < OH; oh += 4) {
+        if (oh + 4 > OH)
+            oh = OH - 4;
+        for (int64_t ow0 = 0; ow0 < OW; ow0 += nb) {
+            if (ow0 + nb > OW)
+                ow0 = OW - nb;
+            if (nb == 16)
+                DW_BLOCK4(v16f, v16f_u);
+            else
+                DW_BLOCK4(v8f, v8f_u);
+        }
+    }
+}
+
+/* Bytes of scratch one thread uses: the prepared plane, 64-byte aligned. */
+static size_t dw_thread_scratch(const nn_cpath *p) {
+    return ((size_t)(p->Hp * p->Wp) * sizeof(float) + 63) & ~(size_t)63;
+}
+
+static void run_dw(fg_kctx *c, const nn_cpath *p) {
+    const float *x = c->in[0]->data, *w = c->in[1]->data;
+    const fg_tensor *bt = fg_in(c, 2);
+    const float *b = bt ? bt->data : NULL;
+    float *y = c->out[0]->data;
+    int64_t ch_out = c->out[0]->dims[1], in_plane = p->H * p->W, out_plane = p->OH * p->OW, kvol = p->kh * p->kw;
+    size_t per = dw_thread_scratch(p);
+    bool copies = dw_copies(p);
+#pragma omp parallel num_threads(nthreads(c)) if (p->n_planes * out_plane * kvol > NN_PAR_MIN)
+    {
+        float *pad = (float *)((char *)c->scratch + (size_t)omp_get_thread_num() * per);
+        if (copies) /* the border stays zero across planes: only the input's positions are rewritten */
+            memset(pad, 0, per);
+#pragma omp for
+        for (int64_t i = 0; i < p->n_planes; i++) {
+            int64_t oc = i % ch_out, n = i / ch_out;
+            const float *xp = x + (n * (ch_out / p->mult) + oc / p->mult) * in_plane;
+            if (copies)
+                dw_prepare_plane(p, xp, pad);
+            dw_plane(p, xp, w + oc * kvol, b ? b[oc] : 0.f, y + i * out_plane, pad);
+        }
+    }
+}
+
+/* Depthwise 2-D convs (one input channel per group, no dilation, stride <= 2) with output rows of 16 or
+ * more run as the C kernel above on NCHW. Timed per mobilenet_v2 layer (1 thread) against oneDNN's
+ * blocked depthwise kernel plus the two reorders it needs: 2.2x faster on 112x112 planes, 1.5-2.3x on
+ * 56x56, 1.4x on 28x28 stride 1; for 14-wide outputs and smaller oneDNN's channel-vectorised kernel wins
+ * (up to 10x on 7x7, where rows are shorter than a vector). */
+static bool dw_ok(const conv_geom *g) {
+    return g->w.nsp == 2 && g->g > 1 && g->g == g->ci && g->w.d[0] == 1 && g->w.d[1] == 1 && g->w.out[1] >= 16 &&
+           g->w.out[0] >= 4 && g->w.s[1] <= 2 && g->w.k[1] <= DW_MAX_K;
+}
+
+static int prepare_conv_common(fg_kctx *c, bool transpose) {
+    conv_geom g;
+    TRY(conv_geom_get(c, &g, transpose));
+    nn_state *s = st_new(c);
+    if (fg_tensor_numel(c->out[0]) == 0 || fg_tensor_numel(c->in[0]) == 0 || fg_tensor_numel(c->in[1]) == 0) {
+        s->empty = 1;
+        return 0;
+    }
+    if (!transpose && dw_ok(&g)) {
+        nn_cpath *p = &s->cp;
+        p->n_planes = g.n * g.co;
+        p->mult = g.co / g.ci;
+        p->H = g.w.in[0];
+        p->W = g.w.in[1];
+        p->OH = g.w.out[0];
+        p->OW = g.w.out[1];
+        p->kh = g.w.k[0];
+        p->kw = g.w.k[1];
+        p->sh = g.w.s[0];
+        p->sw = g.w.s[1];
+        p->pt = g.w.pl[0];
+        p->pl = g.w.pl[1];
+        p->Hp = (p->OH - 1) * p->sh + p->kh;
+        p->Wp = (p->OW - 1) * p->sw + p->kw;
+        c->scratch_len = (size_t)nthreads(c) * dw_thread_scratch(p);
+        s->use_c = 1;
+        return 0;
+    }
+    int64_t macs = fg_tensor_numel(transpose ? c->in[0] : c->out[0]) * fg_tensor_numel(c->in[1]) /
+                   (transpose ? g.ci : g.co);
+    int prev = st_single_begin(c, s, macs);
+    int rc = conv_build(c, s, &g, transpose, NULL);
+    st_single_end(s, prev);
+    TRY(rc);
+    st_finish(c, s);
+    return 0;
+}
+
+static int prepare_conv(fg_kctx *c) { return prepare_conv_common(c, false); }
+static int prepare_convt(fg_kctx *c) { return prepare_conv_common(c, true); }
+
+/* A convolution over zero input channels still has an output: the bias. */
+static int fill_bias(fg_kctx *c) {
+    fg_tensor *y = c->out[0];
+    const fg_tensor *b = fg_in(c, 2);
+    int64_t n = y->dims[0], ch = y->dims[1], inner = n * ch != 0 ? fg_tensor_numel(y) / (n * ch) : 0;
+    float *p = y->data;
+    for (int64_t i = 0; i < n * ch; i++)
+        for (int64_t j = 0; j < inner; j++)
+            p[i * inner + j] = b ? ((const float *)b->data)[i % ch] : 0.f;
+    return 0;
+}
+
+static int run_conv(fg_kctx *c) {
+    nn_state *s = c->state;
+    if (s->empty)
+        return fg_tensor_numel(c->out[0]) ? fill_bias(c) : 0;
+    if (s->use_c) {
+        run_dw(c, &s->cp);
+        return 0;
+    }
+    return st_exec(c, s);
+}
+
+static int run_convt(fg_kctx *c) {
+    nn_state *s = c->state;
+    if (s->empty)
+        return fg_tensor_numel(c->out[0]) ? fill_bias(c) : 0;
+    return st_exec(c, s);
+}
+
+/* ------------------------------------------------------------------------------------------------------
+ * MatMul and Gemm
+ * ------------------------------------------------------------------------------------------------------ */
+
+/* Products with constant B of at most TINY_MNK multiply-adds, or of at most two rows and TINY_KN
+ * weights (they stay in L2), run as the C loops below: there oneDNN's per-call cost (argument maps, the
+ * thread team) is larger than the arithmetic. Timed on the 64-256-256-10 MLP's layers at batch 1, the C
+ * loops take 0.53, 2.0 and 0.15 us against oneDNN's 1.0, 2.7 and 0.75 us (1 thread; 1.6 us and up with
+ * 2 threads); the whole MLP runs in 3.0 us instead of 5.0 (6.4 with 2 threads). From about 4 rows on
+ * oneDNN's packed kernel is faster (4x64x256: 1.6 vs 1.2 us with 1 thread). */
+#define TINY_MNK (1 << 16)
+#define TINY_KN (1 << 17)
+
+/* Rows m .. m+R-1, columns n0 .. n0 + NV*LANES - 1 of y = bias + a * b, with R*NV accumulators in
+ * registers across the whole k loop (independent FMA chains, each b vector loaded once for R rows). */
+#define SG_BLOCK(R, NV, VF, VFU, LANES)                                                                       \
+    do {                                                                                                      \
+        VF acc[R][NV];                                                                                        \
+        for (int j = 0; j < (NV); j++) {                                                                      \
+            VF b0 = {0};                                                                                      \
+            if (bias)                                                                                         \
+                b0 = *(const VFU *)(bias + n0 + j * (LANES));                                                 \
+            for (int r = 0; r < (R); r++)                                                                     \
+                acc[r][j] = b0;                                                                               \
+        }                                                                                                     \
+        for (int64_t k = 0; k < K; k++) {                                                                     \
+            const float *br = b + k * N + n0;                                                                 \
+            float av[R];                                                                                      \
+            for (int r = 0; r < (R); r++)                                                                     \
+                av[r] = a[(m + r) * sm + k * sk];                                                             \
+            for (int j = 0; j < (NV); j++) {                                                                  \
+                VF bv = *(const VFU *)(br + j * (LANES));                                                     \
+                for (int r = 0; r < (R); r++)                                                                 \
+                    acc[r][j] += av[r] * bv;                                                                  \
+            }                                                                                                 \
+        }                                                                                                     \
+        for (int r = 0; r < (R); r++)                                                                         \
+            for (int j = 0; j < (NV); j++)                                                                    \
+                *(VFU *)(y + (m + r) * N + n0 + j * (LANES)) = acc[r][j];                                     \
+    } while (0)
+
+/* Columns of rows m .. m+R-1: wide blocks, then single vectors, the last one overlapping its neighbour
+ * (recomputing an output is harmless), and a scalar loop only for N < 8. */
+#define SG_ROWS(R, NV)                                                                                        \
+    do {                                                                                                      \
+        int64_t n0 = 0;                                                                                       \
+        for (; n0 + (NV)*16 <= N; n0 += (NV)*16)                                                              \
+            SG_BLOCK(R, NV, v16f, v16f_u, 16);                                                                \
+        if (N >= 16) {                                                                                        \
+            for (; n0 < N; n0 += 16) {                                                                        \
+                if (n0 + 16 > N)                                                                              \
+                    n0 = N - 16;                                                                              \
+                SG_BLOCK(R, 1, v16f, v16f_u, 16);                                                             \
+            }                                                                                                 \
+        } else if (N >= 8) {                                                                                  \
+            SG_BLOCK(R, 1, v8f, v8f_u, 8);                                                                    \
+            n0 = N - 8;                                                                                       \
+            SG_BLOCK(R, 1, v8f, v8f_u, 8);                                                                    \
+        } else {                                                                                              \
+            for (int r = 0; r < (R); r++)                                                                     \
+                for (int64_t n = 0; n < N; n++) {                                                             \
+                    float acc = bias ? bias[n] : 0.f;                                                         \
+                    for (int64_t k = 0; k < K; k++)                                                           \
+                        acc += a[(m + r) * sm + k * sk] * b[k * N + n];                                       \
+                    y[(m + r) * N + n] = acc;                                                                 \
+                }                                                                                             \
+        }                                                                                                     \
+    } while (0)
+
+/* y = bias_row + a * b for few rows: a is [M, K] with strides (sm, sk), b is [K, N] row-major, bias_row
+ * [N] or NULL, y [M, N] dense. Pairs of rows share each b load; single rows use 8 accumulators. */
+NN_HOT static void sgemm_small(int64_t M, int64_t K, int64_t N, const float *restrict a, int64_t sm, int64_t sk,
+                               const float *restrict b, const float *restrict bias, float *restrict y) {
+    int64_t m = 0;
+    for (; m + 2 <= M; m += 2)
+        SG_ROWS(2, 4);
+    for (; m < M; m++)
+        SG_ROWS(1, 8);
+}
+
+/* y[m,n] += beta * C[m or 0, n or 0] */
+static void add_c(const nn_cpath *p, const float *cd, float *y) {
+    for (int64_t m = 0; m < p->M; m++) {
+        const float *cr = cd + (p->c_d0 == 1 ? 0 : m) * p->c_d1;
+        float *yr = y + m * p->N;
+        if (p->c_d1 == 1)
+            for (int64_t n = 0; n < p->N; n++)
+                yr[n] += p->beta * cr[0];
+        else
+            for (int64_t n = 0; n < p->N; n++)
+                yr[n] += p->beta * cr[n];
+    }
+}
+
+typedef struct mm_spec {
+    int nd;
+    int64_t ad[FG_MAX_RANK], as[FG_MAX_RANK]; /* A (src) dims and strides */
+    int64_t bd[FG_MAX_RANK], bs[FG_MAX_RANK]; /* B (weights) */
+    int64_t yd[FG_MAX_RANK];                  /* Y (dst), dense */
+    int b_in;                                 /* input index of B */
+    float alpha;                              /* folded into packed B when B is constant */
+    const fg_tensor *bias;                    /* oneDNN bias, broadcast over rows: [1, N] */
+    float bias_scale;
+} mm_spec;
+
+/* oneDNN matmul for spec with optional post-ops (NULL: none); constant B is packed once (with alpha
+ * folded in), else used in place with an output scale. Returns FG_EUNSUPPORTED (message set) when oneDNN
+ * has no implementation. */
+static int mm_build_mt(fg_kctx *c, nn_state *s, const mm_spec *sp, const_dnnl_post_ops_t po);
+
+static int mm_build(fg_kctx *c, nn_state *s, const mm_spec *sp, const_dnnl_post_ops_t po) {
+    int64_t macs = fg_tensor_numel(c->out[0]) * sp->ad[sp->nd - 1];
+    int prev = st_single_begin(c, s, macs);
+    int rc = mm_build_mt(c, s, sp, po);
+    st_single_end(s, prev);
+    return rc;
+}
+
+static int mm_build_mt(fg_kctx *c, nn_state *s, const mm_spec *sp, const_dnnl_post_ops_t po) {
+    const fg_tensor *bt = c->in[sp->b_in];
+    bool bconst = is_const(bt);
+    dnnl_memory_desc_t a_md, b_user, b_md, y_md, bias_md;
+    int nd = sp->nd;
+    TRY(md_strided(c, &a_md, nd, sp->ad, sp->as));
+    TRY(md_strided(c, &b_user, nd, sp->bd, sp->bs));
+    TRY(md_plain(c, &y_md, nd, sp->yd, dnnl_f32));
+    if (bconst)
+        TRY(md_any(c, &b_md, nd, sp->bd));
+    else
+        b_md = b_user;
+    if (sp->bias) {
+        int64_t bd[FG_MAX_RANK];
+        for (int i = 0; i < nd; i++)
+            bd[i] = 1;
+        bd[nd - 1] = sp->yd[nd - 1];
+        TRY(md_plain(c, &bias_md, nd, bd, dnnl_f32));
+    }
+    TRY(st_attr(c, s, bconst ? 1.0f : sp->alpha, po));
+    dnnl_matmul_desc_t d;
+    DN(c, "matmul desc", dnnl_matmul_desc_init(&d, &a_md, &b_md, sp->bias ? &bias_md : NULL, &y_md));
+    dnnl_primitive_desc_t pd;
+    TRY(st_pd(c, s, &d, "matmul", &pd));
+    dnnl_memory_t ma, mb, my, mbias = NULL;
+    TRY(st_mem(c, s, &a_md, MEM_IN, 0, 0, NULL, &ma));
+    if (bconst) {
+        const dnnl_memory_desc_t *bp = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+        void *buf = st_own(c, s, dnnl_memory_desc_get_size(bp));
+        if (!buf)
+            return FG_ENOMEM;
+        const float *src = bt->data;
+        float *scaled = NULL;
+        if (sp->alpha != 1.0f) {
+            int64_t n = fg_tensor_numel(bt);
+            scaled = fg_aligned_alloc((size_t)n * sizeof(float) + 64);
+            if (!scaled)
+                return FG_KERR(c, FG_ENOMEM, "cannot allocate weights");
+            for (int64_t i = 0; i < n; i++)
+                scaled[i] = sp->alpha * src[i];
+            src = scaled;
+        }
+        int rc = reorder_now(c, &b_user, src, bp, buf);
+        free(scaled);
+        TRY(rc);
+        TRY(st_mem(c, s, bp, MEM_FIXED, 0, 0, buf, &mb));
+    } else {
+        TRY(st_mem(c, s, &b_md, MEM_IN, sp->b_in, 0, NULL, &mb));
+    }
+    if (sp->bias) {
+        const float *bsrc = sp->bias->data;
+        if (sp->bias_scale != 1.0f) {
+            int64_t n = fg_tensor_numel(sp->bias);
+            float *sc = st_own(c, s, (size_t)n * sizeof(float));
+            if (!sc)
+                return FG_ENOMEM;
+            for (int64_t i = 0; i < n; i++)
+                sc[i] = sp->bias_scale * bsrc[i];
+            bsrc = sc;
+        }
+        TRY(st_mem(c, s, &bias_md, MEM_FIXED, 0, 0, bsrc, &mbias));
+    }
+    TRY(st_mem(c, s, &y_md, MEM_OUT, 0, 0, NULL, &my));
+    nn_exec *e;
+    TRY(st_prim(c, s, pd, &e));
+    ex_arg(e, DNNL_ARG_SRC, ma);
+    ex_arg(e, DNNL_ARG_WEIGHTS, mb);
+    if (mbias)
+        ex_arg(e, DNNL_ARG_BIAS, mbias);
+    ex_arg(e, DNNL_ARG_DST, my);
+    st_finish(c, s);
+    return 0;
+}
+
+/* y[m, n] = bias[n] + dot(a[m, :], bt[n, :]) for narrow outputs (N < 16), where the column-blocked loop
+ * would run one long dependent chain per vector: four accumulators along K instead. a's rows are dense. */
+NN_HOT static void sgemm_small_nt(int64_t M, int64_t K, int64_t N, const float *restrict a, int64_t sm,
+                                  const float *restrict bt, const float *restrict bias, float *restrict y) {
+    for (int64_t m = 0; m < M; m++) {
+        const float *restrict ar = a + m * sm;
+        for (int64_t n = 0; n < N; n++) {
+            const float *restrict br = bt + n * K;
+            v16f s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0};
+            int64_t k = 0;
+            for (; k + 64 <= K; k += 64) {
+                s0 += *(const v16f_u *)(ar + k) * *(const v16f_u *)(br + k);
+                s1 += *(const v16f_u *)(ar + k + 16) * *(const v16f_u *)(br + k + 16);
+                s2 += *(const v16f_u *)(ar + k + 32) * *(const v16f_u *)(br + k + 32);
+                s3 += *(const v16f_u *)(ar + k + 48) * *(const v16f_u *)(br + k + 48);
+            }
+            for (; k + 16 <= K; k += 16)
+                s0 += *(const v16f_u *)(ar + k) * *(const v16f_u *)(br + k);
+            s0 += s1 + s2 + s3;
+            float acc = bias ? bias[n] : 0.f;
+            for (int j = 0; j < 16; j++)
+                acc += s0[j];
+            for (; k < K; k++)
+                acc += ar[k] * br[k];
+            y[m * N + n] = acc;
+        }
+    }
+}
+
+static void tiny_gemm(const nn_cpath *p, const float *a, float *y) {
+    if (p->b_nt)
+        sgemm_small_nt(p->M, p->K, p->N, a, p->a_sm, p->bp, p->bias_row, y);
+    else
+        sgemm_small(p->M, p->K, p->N, a, p->a_sm, p->a_sk, p->bp, p->bias_row, y);
+}
+
+/* Sets up the C path for a 2-D product with constant B: packs alpha * B once, as [K, N] row-major, or
+ * transposed to [N, K] for narrow outputs. */
+static int tiny_build(fg_kctx *c, nn_state *s, int64_t M, int64_t K, int64_t N, int64_t a_sm, int64_t a_sk,
+                      const float *b, int64_t b_sk, int64_t b_sn, float alpha) {
+    nn_cpath *p = &s->cp;
+    p->M = M;
+    p->K = K;
+    p->N = N;
+    p->a_sm = a_sm;
+    p->a_sk = a_sk;
+    p->b_nt = N < 16 && a_sk == 1;
+    p->bp = fg_aligned_alloc((size_t)(K * N) * sizeof(float) + 64);
+    if (!p->bp)
+        return FG_KERR(c, FG_ENOMEM, "cannot allocate packed weights");
+    for (int64_t k = 0; k < K; k++)
+        for (int64_t n = 0; n < N; n++)
+            p->bp[p->b_nt ? n * K + k : k * N + n] = alpha * b[k * b_sk + n * b_sn];
+    s->use_c = 1;
+    return 0;
+}
+
+static bool tiny_ok(int64_t M, int64_t K, int64_t N) {
+    return M * K * N <= TINY_MNK || (M <= 2 && K * N <= TINY_KN);
+}
+
+typedef struct mm_shape {
+    int nd; /* >= 2: batch dims + M, N */
+    int64_t a[FG_MAX_RANK], b[FG_MAX_RANK], y[FG_MAX_RANK];
+    int64_t M, K, N;
+    int y_rank;
+    int64_t y_dims[FG_MAX_RANK];
+} mm_shape;
+
+static int mm_shape_get(fg_kctx *c, mm_shape *sh) {
+    const fg_tensor *A = fg_in(c, 0), *B = fg_in(c, 1);
+    if (!A || !B)
+        return FG_KERR(c, FG_EINVAL, "A and B are required");
+    if (A->dtype != B->dtype)
+        return FG_KERR(c, FG_EDTYPE, "A is %s, B is %s", fg_dtype_name(A->dtype), fg_dtype_name(B->dtype));
+    if (A->rank < 1 || B->rank < 1)
+        return FG_KERR(c, FG_ESHAPE, "MatMul needs operands of rank >= 1");
+    int64_t a[FG_MAX_RANK + 1], b[FG_MAX_RANK + 1];
+    int ra = A->rank, rb = B->rank;
+    if (ra == 1) {
+        a[0] = 1;
+        a[1] = A->dims[0];
+        ra = 2;
+    } else {
+        memcpy(a, A->dims, sizeof(int64_t) * (size_t)ra);
+    }
+    if (rb == 1) {
+        b[0] = B->dims[0];
+        b[1] = 1;
+        rb = 2;
+    } else {
+        memcpy(b, B->dims, sizeof(int64_t) * (size_t)rb);
+    }
+    sh->M = a[ra - 2];
+    sh->K = a[ra - 1];
+    sh->N = b[rb - 1];
+    if (b[rb - 2] != sh->K)
+        return FG_KERR(c, FG_ESHAPE, "inner dimensions differ: %lld and %lld", (long long)sh->K, (long long)b[rb - 2]);
+    int nb = (ra > rb ? ra : rb) - 2;
+    sh->nd = nb + 2;
+    for (int i = 0; i < nb; i++) {
+        int ia = i - (nb - (ra - 2)), ib = i - (nb - (rb - 2));
+        int64_t da = ia >= 0 ? a[ia] : 1, db = ib >= 0 ? b[ib] : 1;
+        if (da != db && da != 1 && db != 1)
+            return FG_KERR(c, FG_ESHAPE, "batch dimensions %lld and %lld cannot be broadcast", (long long)da,
+                           (long long)db);
+        sh->a[i] = da;
+        sh->b[i] = db;
+        sh->y[i] = da == 1 ? db : da;
+    }
+    sh->a[nb] = sh->M;
+    sh->a[nb + 1] = sh->K;
+    sh->b[nb] = sh->K;
+    sh->b[nb + 1] = sh->N;
+    sh->y[nb] = sh->M;
+    sh->y[nb + 1] = sh->N;
+    sh->y_rank = 0;
+    for (int i = 0; i < nb; i++)
+        sh->y_dims[sh->y_rank++] = sh->y[i];
+    if (A->rank > 1)
+        sh->y_dims[sh->y_rank++] = sh->M;
+    if (B->rank > 1)
+        sh->y_dims[sh->y_rank++] = sh->N;
+    return 0;
+}
+
+static int infer_matmul(fg_kctx *c) {
+    mm_shape sh;
+    TRY(mm_shape_get(c, &sh));
+    fg_dtype dt = c->in[0]->dtype;
+    if (dt != FG_F32 && dt != FG_F64 && dt != FG_I32 && dt != FG_I64)
+        return FG_KERR(c, FG_EUNSUPPORTED, "MatMul on %s", fg_dtype_name(dt));
+    fg_set_shape(c->out[0], dt, sh.y_rank, sh.y_dims);
+    return 0;
+}
+
+static void dense_strides(int nd, const int64_t *d, int64_t *s) {
+    int64_t x = 1;
+    for (int i = nd - 1; i >= 0; i--) {
+        s[i] = d[i] == 1 ? 0 : x;
+        x *= d[i];
+    }
+}
+
+static int prepare_matmul(fg_kctx *c) {
+    mm_shape sh;
+    TRY(mm_shape_get(c, &sh));
+    nn_state *s = st_new(c);
+    if (fg_tensor_numel(c->out[0]) == 0) {
+        s->empty = 1;
+        return 0;
+    }
+    if (sh.K == 0 || c->in[0]->dtype != FG_F32) {
+        s->use_c = 1; /* integer dtypes and K == 0 (zeros) take the generic C loop */
+        return 0;
+    }
+    int nb = sh.nd - 2;
+    int64_t bbatch = 1;
+    for (int i = 0; i < nb; i++)
+        bbatch *= sh.b[i];
+    const fg_tensor *B = c->in[1];
+    mm_spec sp = {.alpha = 1.0f, .b_in = 1};
+    if (bbatch == 1) {
+        /* B is one matrix: fold A's batch dims into M (A is dense) for one big 2-D product */
+        int64_t Mf = fg_tensor_numel(c->in[0]) / sh.K;
+        if (is_const(B) && tiny_ok(Mf, sh.K, sh.N))
+            return tiny_build(c, s, Mf, sh.K, sh.N, sh.K, 1, B->data, sh.N, 1, 1.0f);
+        sp.nd = 2;
+        sp.ad[0] = Mf;
+        sp.ad[1] = sh.K;
+        sp.as[0] = sh.K;
+        sp.as[1] = 1;
+        sp.bd[0] = sh.K;
+        sp.bd[1] = sh.N;
+        sp.bs[0] = sh.N;
+        sp.bs[1] = 1;
+        sp.yd[0] = Mf;
+        sp.yd[1] = sh.N;
+    } else {
+        sp.nd = sh.nd;
+        memcpy(sp.ad, sh.a, sizeof sh.a);
+        memcpy(sp.bd, sh.b, sizeof sh.b);
+        memcpy(sp.yd, sh.y, sizeof sh.y);
+        int64_t x = 1, y = 1;
+        for (int i = sh.nd - 1; i >= 0; i--) {
+            sp.as[i] = x;
+            sp.bs[i] = y;
+            x *= sh.a[i];
+            y *= sh.b[i];
+        }
+    }
+    return mm_build(c, s, &sp, NULL);
+}
+
+/* Generic batched product for integer and double tensors (shape arithmetic, not hot). */
+#define MM_NAIVE(T)                                                                                           \
+    do {                                                                                                      \
+        const T *A = c->in[0]->data, *B = c->in[1]->data;                                                     \
+        T *Y = c->out[0]->data;                                                                               \
+        for (int64_t bi = 0; bi < nbatch; bi++) {                                                             \
+            int64_t oa = 0, ob = 0, r = bi;                                                                   \
+            for (int i = nb - 1; i >= 0; i--) {                                                               \
+                int64_t ix = r % sh.y[i];                                                                     \
+                r /= sh.y[i];                                                                                 \
+                oa += ix * sa[i];                                                                             \
+                ob += ix * sb[i];                                                                             \
+            }                                                                                                 \
+            const T *a = A + oa * sh.M * sh.K, *b = B + ob * sh.K * sh.N;                                     \
+            T *y = Y + bi * sh.M * sh.N;                                                                      \
+            for (int64_t m = 0; m < sh.M; m++)                                                                \
+                for (int64_t n = 0; n < sh.N; n++) {                                                          \
+                    T acc = 0;                                                                                \
+                    for (int64_t k = 0; k < sh.K; k++)                                                        \
+                        acc += a[m * sh.K + k] * b[k * sh.N + n];                                             \
+                    y[m * sh.N + n] = acc;                                                                    \
+                }                                                                                             \
+        }                                                                                                     \
+    } while (0)
+
+static int matmul_naive(fg_kctx *c) {
+    mm_shape sh;
+    TRY(mm_shape_get(c, &sh));
+    int nb = sh.nd - 2;
+    int64_t sa[FG_MAX_RANK], sb[FG_MAX_RANK], nbatch = 1;
+    dense_strides(nb, sh.a, sa);
+    dense_strides(nb, sh.b, sb);
+    for (int i = 0; i < nb; i++)
+        nbatch *= sh.y[i];
+    switch (c->out[0]->dtype) {
+    case FG_F32: MM_NAIVE(float); break;
+    case FG_F64: MM_NAIVE(double); break;
+    case FG_I32: MM_NAIVE(int32_t); break;
+    case FG_I64: MM_NAIVE(int64_t); break;
+    default: return FG_KERR(c, FG_EUNSUPPORTED, "MatMul on %s", fg_dtype_name(c->out[0]->dtype));
+    }
+    return 0;
+}
+
+static int run_matmul(fg_kctx *c) {
+    nn_state *s = c->state;
+    if (s->empty)
+        return 0;
+    if (s->use_c && !s->cp.bp)
+        return matmul_naive(c);
+    if (s->use_c) {
+        const nn_cpath *p = &s->cp;
+        tiny_gemm(p, c->in[0]->data, c->out[0]->data);
+        return 0;
+    }
+    return st_exec(c, s);
+}
+
+typedef struct gemm_geom {
+    int64_t M, K, N;
+    int ta, tb;
+    float alpha, beta;
+    int64_t c_d0, c_d1; /* C broadcast as [rows, cols]; 0 when absent */
+} gemm_geom;
+
+static int gemm_geom_get(fg_kctx *c, gemm_geom *g) {
+    const fg_tensor *A = fg_in(c, 0), *B = fg_in(c, 1), *C = fg_in(c, 2);
+    if (!A || !B)
+        return FG_KERR(c, FG_EINVAL, "A and B are required");
+    TRY(check_f32(c, 0));
+    TRY(check_f32(c, 1));
+    if (A->rank != 2 || B->rank != 2)
+        return FG_KERR(c, FG_ESHAPE, "Gemm needs 2-D A and B (got ranks %d and %d)", A->rank, B->rank);
+    g->ta = fg_attr_i(c->node, "transA", 0) != 0;
+    g->tb = fg_attr_i(c->node, "transB", 0) != 0;
+    g->alpha = fg_attr_f(c->node, "alpha", 1.0f);
+    g->beta = fg_attr_f(c->node, "beta", 1.0f);
+    g->M = A->dims[g->ta ? 1 : 0];
+    g->K = A->dims[g->ta ? 0 : 1];
+    int64_t kb = B->dims[g->tb ? 1 : 0];
+    g->N = B->dims[g->tb ? 0 : 1];
+    if (kb != g->K)
+        return FG_KERR(c, FG_ESHAPE, "inner dimensions differ: %lld and %lld", (long long)g->K, (long long)kb);
+    g->c_d0 = g->c_d1 = 0;
+    if (C) {
+        TRY(check_f32(c, 2));
+        if (C->rank > 2)
+            return FG_KERR(c, FG_ESHAPE, "C has rank %d", C->rank);
+        g->c_d0 = C->rank == 2 ? C->dims[0] : 1;
+        g->c_d1 = C->rank >= 1 ? C->dims[C->rank - 1] : 1;
+        if ((g->c_d0 != 1 && g->c_d0 != g->M) || (g->c_d1 != 1 && g->c_d1 != g->N))
+            return FG_KERR(c, FG_ESHAPE, "C [%lld,%lld] does not broadcast to [%lld,%lld]", (long long)g->c_d0,
+                           (long long)g->c_d1, (long long)g->M, (long long)g->N);
+    }
+    return 0;
+}
+
+static int infer_gemm(fg_kctx *c) {
+    gemm_geom g;
+    TRY(gemm_geom_get(c, &g));
+    int64_t d[2] = {g.M, g.N};
+    fg_set_shape(c->out[0], FG_F32, 2, d);
+    return 0;
+}
+
+static int prepare_gemm(fg_kctx *c) {
+    gemm_geom g;
+    TRY(gemm_geom_get(c, &g));
+    nn_state *s = st_new(c);
+    const fg_tensor *A = c->in[0], *B = c->in[1], *C = fg_in(c, 2);
+    if (g.M * g.N == 0) {
+        s->empty = 1;
+        return 0;
+    }
+    nn_cpath *p = &s->cp;
+    p->M = g.M;
+    p->N = g.N;
+    p->beta = g.beta;
+    p->c_d0 = g.c_d0;
+    p->c_d1 = g.c_d1;
+    bool has_c = C && g.beta != 0.0f;
+    bool bconst = is_const(B);
+    /* a row-vector C that is a plan constant becomes the product's bias; anything else is added after */
+    bool c_bias = has_c && is_const(C) && g.c_d0 == 1 && (bconst || g.alpha == 1.0f);
+    int64_t a_sm = g.ta ? 1 : g.K, a_sk = g.ta ? g.M : 1;
+    int64_t b_sk = g.tb ? 1 : g.N, b_sn = g.tb ? g.K : 1;
+    if (g.K == 0) {
+        s->use_c = 1;
+        p->post_c = has_c;
+        return 0;
+    }
+    if (bconst && tiny_ok(g.M, g.K, g.N)) {
+        TRY(tiny_build(c, s, g.M, g.K, g.N, a_sm, a_sk, B->data, b_sk, b_sn, g.alpha));
+        if (c_bias) {
+            p->bias_row = fg_aligned_alloc((size_t)g.N * sizeof(float) + 64);
+            if (!p->bias_row)
+                return FG_KERR(c, FG_ENOMEM, "cannot allocate bias");
+            for (int64_t n = 0; n < g.N; n++)
+                p->bias_row[n] = g.beta * ((const float *)C->data)[g.c_d1 == 1 ? 0 : n];
+        } else {
+            p->post_c = has_c;
+        }
+        return 0;
+    }
+    mm_spec sp = {.nd = 2, .b_in = 1, .alpha = g.alpha, .bias_scale = g.beta};
+    sp.ad[0] = g.M;
+    sp.ad[1] = g.K;
+    sp.as[0] = a_sm;
+    sp.as[1] = a_sk;
+    sp.bd[0] = g.K;
+    sp.bd[1] = g.N;
+    sp.bs[0] = b_sk;
+    sp.bs[1] = b_sn;
+    sp.yd[0] = g.M;
+    sp.yd[1] = g.N;
+    (void)A;
+    if (c_bias && g.c_d1 == g.N) {
+        sp.bias = C;
+    } else {
+        p->post_c = has_c;
+    }
+    return mm_build(c, s, &sp, NULL);
+}
+
+static int run_gemm(fg_kctx *c) {
+    nn_state *s = c->state;
+    if (s->empty)
+        return 0;
+    nn_cpath *p = &s->cp;
+    if (s->use_c && p->bp)
+        tiny_gemm(p, c->in[0]->data, c->out[0]->data);
+    else if (s->use_c)
+        memset(c->out[0]->data, 0, (size_t)(p->M * p->N) * sizeof(float));
+    else
+        TRY(st_exec(c, s));
+    if (p->post_c)
+        add_c(p, c->in[2]->data, c->out[0]->data);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------------------
+ * Pooling
+ * ------------------------------------------------------------------------------------------------------ */
+
+typedef struct pool_geom {
+    win w;
+    int64_t n, ch;
+    bool is_max, include_pad;
+} pool_geom;
+
+static int pool_geom_get(fg_kctx *c, pool_geom *g, bool is_max) {
+    const fg_tensor *x = fg_in(c, 0);
+    if (!x)
+        return FG_KERR(c, FG_EINVAL, "X is required");
+    static const fg_dtype max_dt[] = {FG_F32, FG_U8, FG_I8, 0}, avg_dt[] = {FG_F32, 0};
+    TRY(fg_check_dtype(c, 0, is_max ? max_dt : avg_dt));
+    if (x->rank < 3 || x->rank > 5)
+        return FG_KERR(c, FG_EUNSUPPORTED, "input rank %d (1 to 3 spatial dimensions are supported)", x->rank);
+    memset(g, 0, sizeof *g);
+    g->is_max = is_max;
+    g->n = x->dims[0];
+    g->ch = x->dims[1];
+    win *w = &g->w;
+    w->nsp = x->rank - 2;
+    const int64_t *ks;
+    if (fg_attr_ints(c->node, "kernel_shape", &ks) != w->nsp)
+        return FG_KERR(c, FG_EINVAL, "kernel_shape must have %d values", w->nsp);
+    for (int i = 0; i < w->nsp; i++) {
+        w->in[i] = x->dims[2 + i];
+        w->k[i] = ks[i];
+        if (ks[i] < 1 || ks[i] > ((int64_t)1 << 40))
+            return FG_KERR(c, FG_EINVAL, "kernel_shape[%d] = %lld", i, (long long)ks[i]);
+    }
+    bool ceil_mode = c->opset >= 10 && fg_attr_i(c->node, "ceil_mode", 0) != 0;
+    bool dil = is_max ? c->opset >= 10 : c->opset >= 19;
+    g->include_pad = !is_max && fg_attr_i(c->node, "count_include_pad", 0) != 0;
+    return win_forward(c, w, ceil_mode, dil);
+}
+
+static int infer_pool_common(fg_kctx *c, bool is_max) {
+    pool_geom g;
+    TRY(pool_geom_get(c, &g, is_max));
+    int64_t d[5] = {g.n, g.ch};
+    for (int i = 0; i < g.w.nsp; i++)
+        d[2 + i] = g.w.out[i];
+    fg_set_shape(c->out[0], c->in[0]->dtype, g.w.nsp + 2, d);
+    if (is_max && c->n_out > 1 && c->out[1]) {
+        if (c->in[0]->dtype != FG_F32)
+            return FG_KERR(c, FG_EUNSUPPORTED, "MaxPool Indices on %s", fg_dtype_name(c->in[0]->dtype));
+        fg_set_shape(c->out[1], FG_I64, g.w.nsp + 2, d);
+    }
+    return 0;
+}
+
+static int infer_maxpool(fg_kctx *c) { return infer_pool_common(c, true); }
+static int infer_avgpool(fg_kctx *c) { return infer_pool_common(c, false); }
+
+static dnnl_data_type_t dnnl_dt(fg_dtype t) {
+    switch (t) {
+    case FG_U8: return dnnl_u8;
+    case FG_I8: return dnnl_s8;
+    default: return dnnl_f32;
+    }
+}
+
+static int pool_build(fg_kctx *c, nn_state *s, const dnnl_pooling_v2_desc_t *d, const dnnl_memory_desc_t *x_md,
+                      const dnnl_memory_desc_t *y_md) {
+    dnnl_primitive_desc_t pd;
+    TRY(st_pd(c, s, d, "pooling", &pd));
+    dnnl_memory_t mx, my;
+    TRY(st_mem(c, s, x_md, MEM_IN, 0, 0, NULL, &mx));
+    TRY(st_mem(c, s, y_md, MEM_OUT, 0, 0, NULL, &my));
+    nn_exec *e;
+    TRY(st_prim(c, s, pd, &e));
+    ex_arg(e, DNNL_ARG_SRC, mx);
+    ex_arg(e, DNNL_ARG_DST, my);
+    return 0;
+}
+
+static int prepare_pool_common(fg_kctx *c, bool is_max) {
+    pool_geom g;
+    TRY(pool_geom_get(c, &g, is_max));
+    nn_state *s = st_new(c);
+    const fg_tensor *x = c->in[0], *y = c->out[0];
+    if (fg_tensor_numel(y) == 0) {
+        s->empty = 1;
+        return 0;
+    }
+    if (is_max && c->n_out > 1 && c->out[1]) {
+        s->use_c = 1; /* Indices: the C loop computes both */
+        return 0;
+    }
+    const win *w = &g.w;
+    for (int i = 0; i < w->nsp; i++)
+        if (g.include_pad && w->pr_dnnl[i] > w->pr[i])
+            return FG_KERR(c, FG_EUNSUPPORTED, "count_include_pad with ceil_mode windows past the padding");
+    int nd = x->rank;
+    dnnl_memory_desc_t x_md, y_md;
+    TRY(md_plain(c, &x_md, nd, x->dims, dnnl_dt(x->dtype)));
+    TRY(md_plain(c, &y_md, nd, y->dims, dnnl_dt(x->dtype)));
+    dnnl_dims_t st, kk, dl, pl, pr;
+    for (int i = 0; i < w->nsp; i++) {
+        st[i] = w->s[i];
+        kk[i] = w->k[i];
+        dl[i] = w->d[i] - 1;
+        pl[i] = w->pl[i];
+        pr[i] = w->pr_dnnl[i];
+    }
+    dnnl_alg_kind_t alg = is_max ? dnnl_pooling_max : g.include_pad ? dnnl_pooling_avg_include_padding
+                                                                    : dnnl_pooling_avg_exclude_padding;
+    dnnl_pooling_v2_desc_t d;
+    DN(c, "pooling desc",
+       dnnl_pooling_v2_forward_desc_init(&d, dnnl_forward_inference, alg, &x_md, &y_md, st, kk, dl, pl, pr));
+    TRY(st_attr(c, s, 1.0f, NULL));
+    int64_t taps = fg_tensor_numel(y);
+    for (int i = 0; i < w->nsp; i++)
+        taps *= w->k[i];
+    int prev = st_single_begin(c, s, taps);
+    int rc = pool_build(c, s, &d, &x_md, &y_md);
+    st_single_end(s, prev);
+    TRY(rc);
+    st_finish(c, s);
+    return 0;
+}
+
+static int prepare_maxpool(fg_kctx *c) { return prepare_pool_common(c, true); }
+static int prepare_avgpool(fg_kctx *c) { return prepare_pool_common(c, false); }
+
+/* MaxPool with Indices (flat offsets into X; storage_order 1 numbers the spatial dims column-major). */
+static int maxpool_indices(fg_kctx *c) {
+    pool_geom g;
+    TRY(pool_geom_get(c, &g, true));
+    /* pad to 3 spatial dims, the missing leading ones of extent 1, so the loops always run D, H, W */
+    const win w = g.w;
+    int sh = 3 - w.nsp;
+    win v;
+    for (int i = 0; i < 3; i++) {
+        int j = i - sh;
+        bool real = j >= 0;
+        v.in[i] = real ? w.in[j] : 1;
+        v.k[i] = real ? w.k[j] : 1;
+        v.s[i] = real ? w.s[j] : 1;
+        v.d[i] = real ? w.d[j] : 1;
+        v.pl[i] = real ? w.pl[j] : 0;
+        v.out[i] = real ? w.out[j] : 1;
+    }
+    bool colmajor = fg_attr_i(c->node, "storage_order", 0) != 0;
+    const float *x = c->in[0]->data;
+    float *y = c->out[0]->data;
+    int64_t *ix = c->out[1]->data;
+    int64_t plane = v.in[0] * v.in[1] * v.in[2];
+    int64_t oplane = v.out[0] * v.out[1] * v.out[2];
+    for (int64_t nc = 0; nc < g.n * g.ch; nc++) {
+        const float *xp = x + nc * plane;
+        for (int64_t o0 = 0; o0 < v.out[0]; o0++)
+            for (int64_t o1 = 0; o1 < v.out[1]; o1++)
+                for (int64_t o2 = 0; o2 < v.out[2]; o2++) {
+                    float best = -INFINITY;
+                    int64_t bi = -1;
+                    for (int64_t k0 = 0; k0 < v.k[0]; k0++) {
+                        int64_t i0 = o0 * v.s[0] - v.pl[0] + k0 * v.d[0];
+                        if (i0 < 0 || i0 >= v.in[0])
+                            continue;
+                        for (int64_t k1 = 0; k1 < v.k[1]; k1++) {
+                            int64_t i1 = o1 * v.s[1] - v.pl[1] + k1 * v.d[1];
+                            if (i1 < 0 || i1 >= v.in[1])
+                                continue;
+                            for (int64_t k2 = 0; k2 < v.k[2]; k2++) {
+                                int64_t i2 = o2 * v.s[2] - v.pl[2] + k2 * v.d[2];
+                                if (i2 < 0 || i2 >= v.in[2])
+                                    continue;
+                                float val = xp[(i0 * v.in[1] + i1) * v.in[2] + i2];
+                                if (bi < 0 || val > best) {
+                                    best = val;
+                                    bi = colmajor ? (i2 * v.in[1] + i1) * v.in[0] + i0
+                                                  : (i0 * v.in[1] + i1) * v.in[2] + i2;
+                                }
+                            }
+                        }
+                    }
+                    int64_t o = nc * oplane + (o0 * v.out[1] + o1) * v.out[2] + o2;
+                    y[o] = best;
+                    ix[o] = bi < 0 ? 0 : nc * plane + bi;
+                }
+    }
+    return 0;
+}
+
+static int run_pool(fg_kctx *c) {
+    nn_state *s = c->state;
+    if (s->empty)
+        return 0;
+    if (s->use_c)
+        return maxpool_indices(c);
+    return st_exec(c, s);
+}
+
+static int infer_global_pool(fg_kctx *c) {
+    TRY(check_f32(c, 0));
+    const fg_tensor *x = c->in[0];
+    if (x->rank < 3)
+        return FG_KERR(c, FG_ESHAPE, "input rank %d, expected >= 3", x->rank);
+    int64_t d[FG_MAX_RANK];
+    d[0] = x->dims[0];
+    d[1] = x->dims[1];
+    for (int i = 2; i < x->rank; i++)
+        d[i] = 1;
+    fg_set_shape(c->out[0], FG_F32, x->rank, d);
+    return 0;
+}
+
+NN_HOT static void global_pool(const float *restrict x, float *restrict y, int64_t rows, int64_t inner, bool is_max,
+                               int n_threads) {
+    float inv = inner ? 1.0f / (float)inner : 0.f;
+#pragma omp parallel for num_threads(n_threads) if (rows * inner > NN_PAR_MIN)
+    for (int64_t r = 0; r < rows; r++) {
+        const float *restrict p = x + r * inner;
+        if (is_max) {
+            float m = inner ? p[0] : -INFINITY;
+            for (int64_t i = 1; i < inner; i++)
+                m = p[i] > m ? p[i] : m;
+            y[r] = m;
+        } else {
+            float acc = 0.f;
+#pragma omp simd reduction(+ : acc)
+            for (int64_t i = 0; i < inner; i++)
+                acc += p[i];
+            y[r] = acc * inv;
+        }
+    }
+}
+
+static int run_global_pool_common(fg_kctx *c, bool is_max) {
+    const fg_tensor *x = c->in[0];
+    int64_t rows = x->dims[0] * x->dims[1];
+    int64_t inner = rows ? fg_tensor_numel(x) / rows : 0;
+    global_pool(x->data, c->out[0]->data, rows, inner, is_max, nthreads(c));
+    return 0;
+}
+
+static int run_gap(fg_kctx *c) { return run_global_pool_common(c, false); }
+static int run_gmp(fg_kctx *c) { return run_global_pool_common(c, true); }
+
+/* ------------------------------------------------------------------------------------------------------
+ * BatchNormalization (inference) and LRN: per-channel C loops, memory-bound either way.
+ * ------------------------------------------------------------------------------------------------------ */
+
+static int bn_check(fg_kctx *c, int64_t *n_feat, int64_t *inner) {
+    if (c->n_in < 5)
+        return FG_KERR(c, FG_EINVAL, "BatchNormalization needs 5 inputs");
+    for (int i = 0; i < 5; i++)
+        TRY(check_f32(c, i));
+    if (fg_attr_i(c->node, "training_mode", 0))
+        return FG_KERR(c, FG_EUNSUPPORTED, "BatchNormalization training_mode");
+    for (int i = 1; i < c->n_out; i++)
+        if (c->out[i])
+            return FG_KERR(c, FG_EUNSUPPORTED, "BatchNormalization training outputs");
+    const fg_tensor *x = c->in[0];
+    if (x->rank < 2)
+        return FG_KERR(c, FG_ESHAPE, "input rank %d, expected >= 2", x->rank);
+    int64_t ch = x->dims[1], per_item = x->dims[0] ? fg_tensor_numel(x) / x->dims[0] : 0;
+    int64_t f = fg_tensor_numel(c->in[1]);
+    /* f == C: per channel; f == C*spatial: per element (spatial = 0 of opsets before 9) */
+    if (f != ch && f != per_item)
+        return FG_KERR(c, FG_ESHAPE, "scale has %lld values for %lld channels", (long long)f, (long long)ch);
+    for (int i = 2; i < 5; i++)
+        if (fg_tensor_numel(c->in[i]) != f)
+            return FG_KERR(c, FG_ESHAPE, "input %d has %lld values, scale has %lld", i,
+                           (long long)fg_tensor_numel(c->in[i]), (long long)f);
+    *n_feat = f;
+    *inner = f ? per_item / f : 0;
+    return 0;
+}
+
+static int infer_bn(fg_kctx *c) {
+    int64_t f, inner;
+    TRY(bn_check(c, &f, &inner));
+    fg_same_shape(c->out[0], c->in[0]);
+    return 0;
+}
+
+static void bn_fold(nn_cpath *p, const fg_kctx *c) {
+    const float *sc = c->in[1]->data, *b = c->in[2]->data, *mean = c->in[3]->data, *var = c->in[4]->data;
+    for (int64_t i = 0; i < p->n_feat; i++) {
+        float a = sc[i] / sqrtf(var[i] + p->eps);
+        p->scale[i] = a;
+        p->shift[i] = b[i] - mean[i] * a;
+    }
+}
+
+static int prepare_bn(fg_kctx *c) {
+    nn_state *s = st_new(c);
+    nn_cpath *p = &s->cp;
+    TRY(bn_check(c, &p->n_feat, &p->inner));
+    p->eps = fg_attr_f(c->node, "epsilon", 1e-5f);
+    p->scale = fg_aligned_alloc((size_t)p->n_feat * sizeof(float) + 64);
+    p->shift = fg_aligned_alloc((size_t)p->n_feat * sizeof(float) + 64);
+    if (!p->scale || !p->shift)
+        return FG_KERR(c, FG_ENOMEM, "cannot allocate BatchNormalization parameters");
+    p->bn_live = 0;
+    for (int i = 1; i < 5; i++)
+        p->bn_live |= !is_const(c->in[i]);
+    if (!p->bn_live)
+        bn_fold(p, c);
+    return 0;
+}
+
+NN_HOT static void affine_rows(const float *restrict x, float *restrict y, int64_t n_items, int64_t n_feat,
+                               int64_t inner, const float *restrict a, const float *restrict b, int n_threads) {
+    int64_t rows = n_items * n_feat;
+#pragma omp parallel for num_threads(n_threads) if (rows * inner > NN_PAR_MIN)
+    for (int64_t r = 0; r < rows; r++) {
+        float ar = a[r % n_feat], br = b[r % n_feat];
+        const float *restrict xr = x + r * inner;
+        float *restrict yr = y + r * inner;
+        for (int64_t i = 0; i < inner; i++)
+            yr[i] = xr[i] * ar + br;
+    }
+}
+
+static int run_bn(fg_kctx *c) {
+    nn_state *s = c->state;
+    nn_cpath *p = &s->cp;
+    if (p->bn_live)
+        bn_fold(p, c);
+    const fg_tensor *x = c->in[0];
+    affine_rows(x->data, c->out[0]->data, x->dims[0], p->n_feat, p->inner, p->scale, p->shift, nthreads(c));
+    return 0;
+}
+
+static int infer_lrn(fg_kctx *c) {
+    TRY(check_f32(c, 0));
+    if (c->in[0]->rank < 2)
+        return FG_KERR(c, FG_ESHAPE, "input rank %d, expected >= 2", c->in[0]->rank);
+    int64_t size = fg_attr_i(c->node, "size", 0);
+    if (size < 1)
+        return FG_KERR(c, FG_EINVAL, "size must be >= 1 (got %lld)", (long long)size);
+    fg_same_shape(c->out[0], c->in[0]);
+    return 0;
+}
+
+/* y = x / (bias + alpha/size * sum of x^2 over channels [c - (size-1)/2, c + size/2])^beta */
+static int run_lrn(fg_kctx *c) {
+    const fg_tensor *x = c->in[0];
+    int64_t size = fg_attr_i(c->node, "size", 1);
+    float alpha = fg_attr_f(c->node, "alpha", 1e-4f), beta = fg_attr_f(c->node, "beta", 0.75f);
+    float bias = fg_attr_f(c->node, "bias", 1.0f);
+    int64_t n = x->dims[0], ch = x->dims[1];
+    int64_t inner = n * ch != 0 ? fg_tensor_numel(x) / (n * ch) : 0;
+    int64_t lo = (size - 1) / 2, hi = size - 1 - lo;
+    const float *xp = x->data;
+    float *yp = c->out[0]->data;
+    float k = alpha / (float)size;
+#pragma omp parallel for collapse(2) num_threads(nthreads(c)) if (n * ch * inner * size > NN_PAR_MIN)
+    for (int64_t b = 0; b < n; b++)
+        for (int64_t ci = 0; ci < ch; ci++) {
+            int64_t c0 = ci - lo < 0 ? 0 : ci - lo, c1 = ci + hi >= ch ? ch - 1 : ci + hi;
+            const float *xb = xp + b * ch * inner;
+            float *yr = yp + (b * ch + ci) * inner;
+            for (int64_t i = 0; i < inner; i++) {
+                float sq = 0.f;
+                for (int64_t j = c0; j <= c1; j++) {
+                    float v = xb[j * inner + i];
+                    sq += v * v;
+                }
+                yr[i] = xb[ci * inner + i] / powf(bias + k * sq, beta);
+            }
+        }
+    return 0;
+}
+
 const fg_op_def fg_ops_nn[] = {
+    {.type = "MatMul", .infer = infer_matmul, .prepare = prepare_matmul, .run = run_matmul, .release = st_free},
+    {.type = "Gemm", .infer = infer_gemm, .prepare = prepare_gemm, .run = run_gemm, .release = st_free},
+    {.type = "Conv", .infer = infer_conv, .prepare = prepare_conv, .run = run_conv, .release = st_free},
+    {.type = "ConvTranspose", .infer = infer_convt, .prepare = prepare_convt, .run = run_convt, .release = st_free},
+    {.type = "MaxPool", .infer = infer_maxpool, .prepare = prepare_maxpool, .run = run_pool, .release = st_free},
+    {.type = "AveragePool", .infer = infer_avgpool, .prepare = prepare_avgpool, .run = run_pool, .release = st_free},
+    {.type = "GlobalAveragePool", .infer = infer_global_pool, .run = run_gap},
+    {.type = "GlobalMaxPool", .infer = infer_global_pool, .run = run_gmp},
+    {.type = "BatchNormalization", .infer = infer_bn, .prepare = prepare_bn, .run = run_bn, .release = st_free},
+    {.type = "LRN", .infer = infer_lrn, .run = run_lrn},
     {0},
 };
