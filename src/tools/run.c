@@ -247,8 +247,11 @@ int fg_cmd_run(int argc, char **argv) {
         }
     }
     char shp[256];
+    size_t n_loaded, n_opt;
+    fg_model_node_counts(m, &n_loaded, &n_opt);
     if (json) {
         printf("{\"model\":\"%s\",\"threads\":%ld,\"batch\":%ld,\"repeat\":%ld,", path, threads, batch, repeat);
+        printf("\"nodes_loaded\":%zu,\"nodes_optimised\":%zu,", n_loaded, n_opt);
         printf("\"latency_ms\":{\"p50\":%.6f,\"p99\":%.6f,\"mean\":%.6f,\"min\":%.6f},\"outputs\":[",
                pct(lat, (int)repeat, 50), pct(lat, (int)repeat, 99), sum / (double)repeat, (double)lat[0] / 1e6);
         for (size_t i = 0; i < n_out; i++) {
@@ -266,6 +269,7 @@ int fg_cmd_run(int argc, char **argv) {
             printf("output %zu '%s': %s %s  min %.6g  max %.6g  mean %.6g\n", i, fg_model_output(m, i)->name,
                    fg_dtype_name(out[i].dtype), fg_shape_str(&out[i], shp, sizeof shp), mn, mx, mean);
         }
+        printf("nodes: %zu in the model, %zu after folding and fusion\n", n_loaded, n_opt);
         printf("latency over %ld run%s: p50 %.3f ms  p99 %.3f ms  mean %.3f ms  (threads %ld)\n", repeat,
                repeat > 1 ? "s" : "", pct(lat, (int)repeat, 50), pct(lat, (int)repeat, 99), sum / (double)repeat,
                threads ? threads : (long)0);

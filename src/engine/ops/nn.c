@@ -9,6 +9,7 @@
  * overhead would dominate. */
 #include <math.h>
 #include <omp.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,7 +42,7 @@ typedef float v8f_u __attribute__((vector_size(32), aligned(4), may_alias));
  * where each memory's data lives at run time (an input, an output, the plan scratch, or a fixed buffer).
  * ------------------------------------------------------------------------------------------------------ */
 
-enum { NN_MAX_EXEC = 4, NN_MAX_ARGS = 8, NN_MAX_MEM = 16, NN_MAX_PD = 8, NN_MAX_OWN = 4 };
+enum { NN_MAX_EXEC = 4, NN_MAX_ARGS = 8, NN_MAX_MEM = 16, NN_MAX_PD = 16, NN_MAX_OWN = 4 };
 
 enum { MEM_IN, MEM_OUT, MEM_SCRATCH, MEM_PAD, MEM_FIXED };
 
@@ -76,6 +77,18 @@ typedef struct nn_cpath {
     int64_t n_planes, mult, H, W, OH, OW, kh, kw, sh, sw, pt, pl, Hp, Wp;
 } nn_cpath;
 
+/* Post-ops fused into this node at load (FG_OP_POSTOPS, ops.h): y = act(op(x) + bias + residual). */
+enum { ACT_NONE, ACT_RELU, ACT_LEAKY, ACT_CLIP, ACT_SIGMOID, ACT_TANH, ACT_GELU };
+
+typedef struct nn_post {
+    int act;
+    float alpha, beta;
+    int res;  /* residual input index, or -1 */
+    int bias; /* MatMul bias input index, or -1 */
+    /* which parts the C pass after the primitives applies (the rest run inside the primitive) */
+    bool c_bias, c_res, c_act;
+} nn_post;
+
 typedef struct nn_state {
     nn_exec ex[NN_MAX_EXEC];
     int n_ex;
@@ -91,6 +104,7 @@ typedef struct nn_state {
     int single;  /* small op: primitives built and run on one thread (see NN_SINGLE_WORK) */
     int use_c;   /* the op's C path runs instead of (or after) the primitives */
     nn_cpath cp;
+    nn_post post;
 } nn_state;
 
 static int dn_err(fg_kctx *c, const char *what, dnnl_status_t st) {
@@ -286,6 +300,177 @@ static void st_finish(fg_kctx *c, nn_state *s) {
         if (s->mem[i].kind == MEM_PAD)
             s->mem[i].off = pad_off;
     c->scratch_len = pad_off + s->pad_len;
+}
+
+/* Reads the fused post-op attributes of c's node into p (nothing fused: act ACT_NONE, res/bias -1). */
+static int post_get(fg_kctx *c, nn_post *p) {
+    memset(p, 0, sizeof *p);
+    p->res = p->bias = -1;
+    const char *a = fg_attr_s(c->node, FG_ATTR_ACT, NULL);
+    if (a) {
+        static const struct {
+            const char *name;
+            int act;
+        } acts[] = {{"relu", ACT_RELU}, {"leaky_relu", ACT_LEAKY}, {"clip", ACT_CLIP},
+                    {"sigmoid", ACT_SIGMOID}, {"tanh", ACT_TANH}, {"gelu_erf", ACT_GELU}};
+        for (size_t i = 0; i < sizeof acts / sizeof acts[0]; i++)
+            if (strcmp(a, acts[i].name) == 0)
+                p->act = acts[i].act;
+        if (p->act == ACT_NONE)
+            return FG_KERR(c, FG_EUNSUPPORTED, "fused activation '%s'", a);
+        p->alpha = fg_attr_f(c->node, FG_ATTR_ALPHA, 0.f);
+        p->beta = fg_attr_f(c->node, FG_ATTR_BETA, 0.f);
+    }
+    int64_t r = fg_attr_i(c->node, FG_ATTR_RESIDUAL, 0);
+    if (r > 0) {
+        const fg_tensor *t = fg_in(c, (int)r);
+        if (!t)
+            return FG_KERR(c, FG_EINVAL, "fused residual input %lld is missing", (long long)r);
+        if (t->dtype != c->out[0]->dtype)
+            return FG_KERR(c, FG_EDTYPE, "residual is %s, the result %s", fg_dtype_name(t->dtype),
+                           fg_dtype_name(c->out[0]->dtype));
+        int rk;
+        int64_t d[FG_MAX_RANK];
+        TRY(fg_broadcast_shape(c, c->out[0], t, &rk, d));
+        if (rk != c->out[0]->rank || memcmp(d, c->out[0]->dims, sizeof(int64_t) * (size_t)rk) != 0)
+            return FG_KERR(c, FG_ESHAPE, "residual does not broadcast to the result's shape");
+        p->res = (int)r;
+    }
+    if (fg_attr_i(c->node, FG_ATTR_BIAS, 0) && fg_in(c, 2))
+        p->bias = 2;
+    return 0;
+}
+
+/* Whether the residual has exactly the result's shape (so a primitive can add it element by element). */
+static bool post_res_same(const fg_kctx *c, const nn_post *p) {
+    const fg_tensor *r = c->in[p->res], *y = c->out[0];
+    return r->rank == y->rank && memcmp(r->dims, y->dims, sizeof(int64_t) * (size_t)y->rank) == 0;
+}
+
+static dnnl_alg_kind_t post_alg(const nn_post *p, float *alpha, float *beta) {
+    *alpha = 0.f;
+    *beta = 0.f;
+    switch (p->act) {
+    case ACT_RELU: return dnnl_eltwise_relu;
+    case ACT_LEAKY: *alpha = p->alpha; return dnnl_eltwise_relu;
+    case ACT_CLIP: *alpha = p->alpha; *beta = p->beta; return dnnl_eltwise_clip;
+    case ACT_SIGMOID: return dnnl_eltwise_logistic;
+    case ACT_TANH: return dnnl_eltwise_tanh;
+    case ACT_GELU: return dnnl_eltwise_gelu_erf;
+    default: return dnnl_alg_kind_undef;
+    }
+}
+
+/* Builds the primitive post-op list [residual (sum or binary add over res_md)] [activation] into *po
+ * (NULL when there is nothing to fuse; caller destroys). Parts marked for the C pass are left out. */
+static int post_dnnl(fg_kctx *c, const nn_post *p, bool res_as_sum, const dnnl_memory_desc_t *res_md,
+                     dnnl_post_ops_t *po) {
+    *po = NULL;
+    bool res = p->res >= 0 && !p->c_res, act = p->act != ACT_NONE && !p->c_act;
+    if (!res && !act)
+        return 0;
+    DN(c, "post-ops", dnnl_post_ops_create(po));
+    if (res && res_as_sum)
+        DN(c, "post-ops", dnnl_post_ops_append_sum(*po, 1.0f));
+    else if (res)
+        DN(c, "post-ops", dnnl_post_ops_append_binary(*po, dnnl_binary_add, res_md));
+    if (act) {
+        float al, be;
+        dnnl_alg_kind_t alg = post_alg(p, &al, &be);
+        DN(c, "post-ops", dnnl_post_ops_append_eltwise(*po, 1.0f, alg, al, be));
+    }
+    return 0;
+}
+
+/* Activation over y[0..n), one simple loop per kind so the common ones vectorise. */
+NN_HOT static void act_block(int act, float *restrict y, int64_t n, float alpha, float beta) {
+    switch (act) {
+    case ACT_RELU:
+        for (int64_t i = 0; i < n; i++)
+            y[i] = y[i] > 0.f ? y[i] : 0.f;
+        break;
+    case ACT_LEAKY:
+        for (int64_t i = 0; i < n; i++)
+            y[i] = y[i] > 0.f ? y[i] : alpha * y[i];
+        break;
+    case ACT_CLIP:
+        for (int64_t i = 0; i < n; i++) {
+            float v = y[i] < alpha ? alpha : y[i];
+            y[i] = v > beta ? beta : v;
+        }
+        break;
+    case ACT_SIGMOID:
+        for (int64_t i = 0; i < n; i++)
+            y[i] = 1.f / (1.f + expf(-y[i]));
+        break;
+    case ACT_TANH:
+        for (int64_t i = 0; i < n; i++)
+            y[i] = tanhf(y[i]);
+        break;
+    case ACT_GELU:
+        for (int64_t i = 0; i < n; i++)
+            y[i] = 0.5f * y[i] * (1.f + erff(y[i] * (float)M_SQRT1_2));
+        break;
+    default: break;
+    }
+}
+
+NN_HOT static void add_block(float *restrict y, const float *restrict r, int64_t n) {
+    for (int64_t i = 0; i < n; i++)
+        y[i] += r[i];
+}
+
+/* The post-ops the primitive did not apply, on the finished output: y = act(y + bias + residual).
+ * Works row by row (rows of the last dimension), so each row is still in cache for the activation. A
+ * residual of another shape is broadcast through strides (rare: the fused Add broadcast). */
+static int post_run_c(fg_kctx *c, const nn_post *p) {
+    bool do_bias = p->c_bias && p->bias >= 0, do_res = p->c_res && p->res >= 0;
+    bool do_act = p->c_act && p->act != ACT_NONE;
+    if (!do_bias && !do_res && !do_act)
+        return 0;
+    fg_tensor *yt = c->out[0];
+    if (yt->dtype != FG_F32)
+        return FG_KERR(c, FG_EUNSUPPORTED, "fused post-ops on %s", fg_dtype_name(yt->dtype));
+    float *y = yt->data;
+    int64_t n = fg_tensor_numel(yt), N = yt->rank ? yt->dims[yt->rank - 1] : 1;
+    if (n == 0)
+        return 0;
+    if (N < 256 && !do_bias) /* short rows: work in blocks instead */
+        N = n % 1024 == 0 ? 1024 : n;
+    const float *b = do_bias ? c->in[p->bias]->data : NULL;
+    const fg_tensor *rt = do_res ? c->in[p->res] : NULL;
+    const float *r = rt ? rt->data : NULL;
+    bool r_same = rt && fg_tensor_numel(rt) == n;
+    int64_t rs[FG_MAX_RANK] = {0};
+    if (rt && !r_same) { /* strides of the residual in the result's index space, 0 where broadcast */
+        int64_t st = 1;
+        for (int i = rt->rank - 1; i >= 0; i--) {
+            rs[i + yt->rank - rt->rank] = rt->dims[i] == 1 ? 0 : st;
+            st *= rt->dims[i];
+        }
+    }
+    int act = do_act ? p->act : ACT_NONE;
+    int64_t rows = n / N;
+#pragma omp parallel for num_threads(nthreads(c)) if (n > NN_PAR_MIN)
+    for (int64_t row = 0; row < rows; row++) {
+        float *yr = y + row * N;
+        if (b)
+            add_block(yr, b, N);
+        if (r_same) {
+            add_block(yr, r + row * N, N);
+        } else if (r) {
+            for (int64_t j = 0; j < N; j++) {
+                int64_t off = 0, rem = row * N + j;
+                for (int d = yt->rank - 1; d >= 0; d--) {
+                    off += (rem % yt->dims[d]) * rs[d];
+                    rem /= yt->dims[d];
+                }
+                yr[j] += r[off];
+            }
+        }
+        act_block(act, yr, N, p->alpha, p->beta);
+    }
+    return 0;
 }
 
 /* oneDNN ops with less work than this (multiply-adds, or window taps for pools; about 10 us on one core)
@@ -650,10 +835,26 @@ static int md_tag(fg_kctx *c, dnnl_memory_desc_t *md, int nd, const int64_t *dim
     return 0;
 }
 
+/* Sets the primitive attributes of a convolution with pp's post-ops (residual as sum, then activation),
+ * leaving out what the C pass applies. */
+static int conv_attr(fg_kctx *c, nn_state *s, const nn_post *pp) {
+    dnnl_post_ops_t po = NULL;
+    if (pp)
+        TRY(post_dnnl(c, pp, true, NULL, &po));
+    if (s->attr) { /* an earlier attempt's list: start afresh (an empty list does not replace it) */
+        dnnl_primitive_attr_destroy(s->attr);
+        s->attr = NULL;
+    }
+    int rc = st_attr(c, s, 1.0f, po);
+    if (po)
+        dnnl_post_ops_destroy(po);
+    return rc;
+}
+
 /* Builds a Conv or ConvTranspose primitive with optional post-ops (NULL: none), constant weights packed
  * once into the primitive's preferred layout, and activation reorders where the primitive wants a
  * blocked layout. */
-static int conv_build(fg_kctx *c, nn_state *s, const conv_geom *g, bool transpose, const_dnnl_post_ops_t po) {
+static int conv_build(fg_kctx *c, nn_state *s, const conv_geom *g, bool transpose, nn_post *pp) {
     const fg_tensor *x = c->in[0], *wt = c->in[1], *b = fg_in(c, 2);
     const fg_tensor *y = c->out[0];
     const win *w = &g->w;
@@ -697,8 +898,11 @@ static int conv_build(fg_kctx *c, nn_state *s, const conv_geom *g, bool transpos
         pl[i] = w->pl[i];
         pr[i] = w->pr_dnnl[i];
     }
-    TRY(st_attr(c, s, 1.0f, po));
-    if (s->n_pd + 3 > NN_MAX_PD)
+    /* a fused residual is accumulated with the sum post-op: it is copied into the destination (in whatever
+     * layout the primitive picks) just before the convolution runs */
+    bool res_sum = pp && pp->res >= 0 && !pp->c_res;
+    TRY(conv_attr(c, s, pp));
+    if (s->n_pd + 6 > NN_MAX_PD)
         return FG_KERR(c, FG_EINTERNAL, "too many primitive descriptors");
     /* Candidates in order of preference: Winograd where it pays, the picked layout, then oneDNN's own
      * pick when the first choices are unimplemented or only the reference implementation has them. */
@@ -713,6 +917,7 @@ static int conv_build(fg_kctx *c, nn_state *s, const conv_geom *g, bool transpos
         cand[n_cand++] = (conv_cand){direct, LAYOUT_ANY};
     dnnl_primitive_desc_t pd = NULL;
     dnnl_status_t st_last = dnnl_unimplemented;
+    for (int attempt = 0; attempt < 2 && !pd; attempt++)
     for (int k = 0; k < n_cand && !pd; k++) {
         if (cand[k].lay == LAYOUT_PLAIN) {
             x_md = x_user;
@@ -745,6 +950,14 @@ static int conv_build(fg_kctx *c, nn_state *s, const conv_geom *g, bool transpos
         dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
         if (strncmp(impl, "ref", 3) == 0 && k + 1 < n_cand)
             pd = NULL; /* kept in s->pd until release; try the next candidate */
+        /* oneDNN's gemm-based convolution applies eltwise post-ops in a scalar loop (mobilenet_v2's 1x1
+         * convs with Clip: 7.3 ms -> 26.6 ms): build it again without, and run the activation in C */
+        if (pd && attempt == 0 && pp && pp->act != ACT_NONE && !pp->c_act && strstr(impl, "gemm:") != NULL) {
+            pp->c_act = true;
+            TRY(conv_attr(c, s, pp));
+            pd = NULL;
+            k = n_cand; /* restart the candidates with the new attributes */
+        }
     }
     if (!pd)
         return dn_err(c, transpose ? "deconvolution" : "convolution", st_last);
@@ -780,6 +993,11 @@ static int conv_build(fg_kctx *c, nn_state *s, const conv_geom *g, bool transpos
         TRY(st_mem(c, s, yp, MEM_OUT, 0, 0, NULL, &my));
     else
         TRY(st_mem(c, s, yp, MEM_SCRATCH, 0, st_take(s, dnnl_memory_desc_get_size(yp)), NULL, &my));
+    if (res_sum) {
+        dnnl_memory_t m_res;
+        TRY(st_mem(c, s, &y_user, MEM_IN, pp->res, 0, NULL, &m_res));
+        TRY(st_reorder(c, s, &y_user, m_res, yp, my));
+    }
     nn_exec *e;
     TRY(st_prim(c, s, pd, &e));
     ex_arg(e, DNNL_ARG_SRC, mx);
@@ -956,11 +1174,20 @@ static int prepare_conv_common(fg_kctx *c, bool transpose) {
     conv_geom g;
     TRY(conv_geom_get(c, &g, transpose));
     nn_state *s = st_new(c);
+    nn_post *pp = &s->post;
+    TRY(post_get(c, pp));
+    /* a broadcast residual cannot be a sum post-op: residual and activation then run in C, in order */
+    if (pp->res >= 0 && !post_res_same(c, pp))
+        pp->c_res = pp->c_act = true;
     if (fg_tensor_numel(c->out[0]) == 0 || fg_tensor_numel(c->in[0]) == 0 || fg_tensor_numel(c->in[1]) == 0) {
         s->empty = 1;
+        pp->c_res = pp->res >= 0;
+        pp->c_act = pp->act != ACT_NONE;
         return 0;
     }
     if (!transpose && dw_ok(&g)) {
+        pp->c_res = pp->res >= 0;
+        pp->c_act = pp->act != ACT_NONE;
         nn_cpath *p = &s->cp;
         p->n_planes = g.n * g.co;
         p->mult = g.co / g.ci;
@@ -983,7 +1210,7 @@ static int prepare_conv_common(fg_kctx *c, bool transpose) {
     int64_t macs = fg_tensor_numel(transpose ? c->in[0] : c->out[0]) * fg_tensor_numel(c->in[1]) /
                    (transpose ? g.ci : g.co);
     int prev = st_single_begin(c, s, macs);
-    int rc = conv_build(c, s, &g, transpose, NULL);
+    int rc = conv_build(c, s, &g, transpose, transpose ? NULL : pp);
     st_single_end(s, prev);
     TRY(rc);
     st_finish(c, s);
@@ -1007,13 +1234,16 @@ static int fill_bias(fg_kctx *c) {
 
 static int run_conv(fg_kctx *c) {
     nn_state *s = c->state;
-    if (s->empty)
-        return fg_tensor_numel(c->out[0]) ? fill_bias(c) : 0;
-    if (s->use_c) {
+    if (s->empty) {
+        if (!fg_tensor_numel(c->out[0]))
+            return 0;
+        TRY(fill_bias(c));
+    } else if (s->use_c) {
         run_dw(c, &s->cp);
-        return 0;
+    } else {
+        TRY(st_exec(c, s));
     }
-    return st_exec(c, s);
+    return post_run_c(c, &s->post);
 }
 
 static int run_convt(fg_kctx *c) {
@@ -1126,6 +1356,7 @@ typedef struct mm_spec {
     float alpha;                              /* folded into packed B when B is constant */
     const fg_tensor *bias;                    /* oneDNN bias, broadcast over rows: [1, N] */
     float bias_scale;
+    const nn_post *post;                      /* fused post-ops; a residual here has Y's element count */
 } mm_spec;
 
 /* oneDNN matmul for spec with optional post-ops (NULL: none); constant B is packed once (with alpha
@@ -1160,7 +1391,15 @@ static int mm_build_mt(fg_kctx *c, nn_state *s, const mm_spec *sp, const_dnnl_po
         bd[nd - 1] = sp->yd[nd - 1];
         TRY(md_plain(c, &bias_md, nd, bd, dnnl_f32));
     }
-    TRY(st_attr(c, s, bconst ? 1.0f : sp->alpha, po));
+    dnnl_post_ops_t own_po = NULL;
+    if (!po && sp->post) {
+        TRY(post_dnnl(c, sp->post, false, &y_md, &own_po));
+        po = own_po;
+    }
+    int arc = st_attr(c, s, bconst ? 1.0f : sp->alpha, po);
+    if (own_po)
+        dnnl_post_ops_destroy(own_po);
+    TRY(arc);
     dnnl_matmul_desc_t d;
     DN(c, "matmul desc", dnnl_matmul_desc_init(&d, &a_md, &b_md, sp->bias ? &bias_md : NULL, &y_md));
     dnnl_primitive_desc_t pd;
@@ -1211,6 +1450,11 @@ static int mm_build_mt(fg_kctx *c, nn_state *s, const mm_spec *sp, const_dnnl_po
     if (mbias)
         ex_arg(e, DNNL_ARG_BIAS, mbias);
     ex_arg(e, DNNL_ARG_DST, my);
+    if (sp->post && sp->post->res >= 0 && !sp->post->c_res) {
+        dnnl_memory_t m_res; /* the residual, read with Y's (dense) descriptor */
+        TRY(st_mem(c, s, &y_md, MEM_IN, sp->post->res, 0, NULL, &m_res));
+        ex_arg(e, DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, m_res);
+    }
     st_finish(c, s);
     return 0;
 }
@@ -1363,12 +1607,24 @@ static int prepare_matmul(fg_kctx *c) {
     mm_shape sh;
     TRY(mm_shape_get(c, &sh));
     nn_state *s = st_new(c);
+    nn_post *pp = &s->post;
+    TRY(post_get(c, pp));
+    /* the bias goes into the product when it is a constant row; residual and activation into the
+     * primitive when the residual has Y's element count; everything else runs in C afterwards */
+    const fg_tensor *bias = pp->bias >= 0 ? c->in[pp->bias] : NULL;
+    if (bias && (!is_const(bias) || fg_tensor_numel(bias) != sh.N || bias->dtype != FG_F32))
+        pp->c_bias = true;
+    if (pp->res >= 0 && fg_tensor_numel(c->in[pp->res]) != fg_tensor_numel(c->out[0]))
+        pp->c_res = pp->c_act = true;
     if (fg_tensor_numel(c->out[0]) == 0) {
         s->empty = 1;
         return 0;
     }
     if (sh.K == 0 || c->in[0]->dtype != FG_F32) {
         s->use_c = 1; /* integer dtypes and K == 0 (zeros) take the generic C loop */
+        pp->c_bias = bias != NULL;
+        pp->c_res = pp->res >= 0;
+        pp->c_act = pp->act != ACT_NONE;
         return 0;
     }
     int nb = sh.nd - 2;
@@ -1380,8 +1636,18 @@ static int prepare_matmul(fg_kctx *c) {
     if (bbatch == 1) {
         /* B is one matrix: fold A's batch dims into M (A is dense) for one big 2-D product */
         int64_t Mf = fg_tensor_numel(c->in[0]) / sh.K;
-        if (is_const(B) && tiny_ok(Mf, sh.K, sh.N))
-            return tiny_build(c, s, Mf, sh.K, sh.N, sh.K, 1, B->data, sh.N, 1, 1.0f);
+        if (is_const(B) && tiny_ok(Mf, sh.K, sh.N)) {
+            TRY(tiny_build(c, s, Mf, sh.K, sh.N, sh.K, 1, B->data, sh.N, 1, 1.0f));
+            if (bias && !pp->c_bias) {
+                s->cp.bias_row = fg_aligned_alloc((size_t)sh.N * sizeof(float) + 64);
+                if (!s->cp.bias_row)
+                    return FG_KERR(c, FG_ENOMEM, "cannot allocate bias");
+                memcpy(s->cp.bias_row, bias->data, (size_t)sh.N * sizeof(float));
+            }
+            pp->c_res = pp->res >= 0;
+            pp->c_act = pp->act != ACT_NONE;
+            return 0;
+        }
         sp.nd = 2;
         sp.ad[0] = Mf;
         sp.ad[1] = sh.K;
@@ -1406,6 +1672,11 @@ static int prepare_matmul(fg_kctx *c) {
             y *= sh.b[i];
         }
     }
+    if (bias && !pp->c_bias) {
+        sp.bias = bias;
+        sp.bias_scale = 1.0f;
+    }
+    sp.post = pp;
     return mm_build(c, s, &sp, NULL);
 }
 
@@ -1458,13 +1729,12 @@ static int run_matmul(fg_kctx *c) {
     if (s->empty)
         return 0;
     if (s->use_c && !s->cp.bp)
-        return matmul_naive(c);
-    if (s->use_c) {
-        const nn_cpath *p = &s->cp;
-        tiny_gemm(p, c->in[0]->data, c->out[0]->data);
-        return 0;
-    }
-    return st_exec(c, s);
+        TRY(matmul_naive(c));
+    else if (s->use_c)
+        tiny_gemm(&s->cp, c->in[0]->data, c->out[0]->data);
+    else
+        TRY(st_exec(c, s));
+    return post_run_c(c, &s->post);
 }
 
 typedef struct gemm_geom {
@@ -1518,6 +1788,8 @@ static int prepare_gemm(fg_kctx *c) {
     gemm_geom g;
     TRY(gemm_geom_get(c, &g));
     nn_state *s = st_new(c);
+    nn_post *pp = &s->post;
+    TRY(post_get(c, pp));
     const fg_tensor *A = c->in[0], *B = c->in[1], *C = fg_in(c, 2);
     if (g.M * g.N == 0) {
         s->empty = 1;
@@ -1535,6 +1807,10 @@ static int prepare_gemm(fg_kctx *c) {
     bool c_bias = has_c && is_const(C) && g.c_d0 == 1 && (bconst || g.alpha == 1.0f);
     int64_t a_sm = g.ta ? 1 : g.K, a_sk = g.ta ? g.M : 1;
     int64_t b_sk = g.tb ? 1 : g.N, b_sn = g.tb ? g.K : 1;
+    if (g.K == 0 || (bconst && tiny_ok(g.M, g.K, g.N))) { /* C paths: post-ops after, in C */
+        pp->c_res = pp->res >= 0;
+        pp->c_act = pp->act != ACT_NONE;
+    }
     if (g.K == 0) {
         s->use_c = 1;
         p->post_c = has_c;
@@ -1570,6 +1846,10 @@ static int prepare_gemm(fg_kctx *c) {
     } else {
         p->post_c = has_c;
     }
+    /* C added after the product, or a broadcast residual: the post-ops follow in C, in order */
+    if (p->post_c || (pp->res >= 0 && !post_res_same(c, pp)))
+        pp->c_res = pp->c_act = true;
+    sp.post = pp;
     return mm_build(c, s, &sp, NULL);
 }
 
@@ -1586,7 +1866,7 @@ static int run_gemm(fg_kctx *c) {
         TRY(st_exec(c, s));
     if (p->post_c)
         add_c(p, c->in[2]->data, c->out[0]->data);
-    return 0;
+    return post_run_c(c, &s->post);
 }
 
 /* ------------------------------------------------------------------------------------------------------
@@ -1961,9 +2241,12 @@ static int run_lrn(fg_kctx *c) {
 }
 
 const fg_op_def fg_ops_nn[] = {
-    {.type = "MatMul", .infer = infer_matmul, .prepare = prepare_matmul, .run = run_matmul, .release = st_free},
-    {.type = "Gemm", .infer = infer_gemm, .prepare = prepare_gemm, .run = run_gemm, .release = st_free},
-    {.type = "Conv", .infer = infer_conv, .prepare = prepare_conv, .run = run_conv, .release = st_free},
+    {.type = "MatMul", .infer = infer_matmul, .prepare = prepare_matmul, .run = run_matmul, .release = st_free,
+     .flags = FG_OP_POSTOPS},
+    {.type = "Gemm", .infer = infer_gemm, .prepare = prepare_gemm, .run = run_gemm, .release = st_free,
+     .flags = FG_OP_POSTOPS},
+    {.type = "Conv", .infer = infer_conv, .prepare = prepare_conv, .run = run_conv, .release = st_free,
+     .flags = FG_OP_POSTOPS},
     {.type = "ConvTranspose", .infer = infer_convt, .prepare = prepare_convt, .run = run_convt, .release = st_free},
     {.type = "MaxPool", .infer = infer_maxpool, .prepare = prepare_maxpool, .run = run_pool, .release = st_free},
     {.type = "AveragePool", .infer = infer_avgpool, .prepare = prepare_avgpool, .run = run_pool, .release = st_free},
