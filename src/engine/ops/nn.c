@@ -535,6 +535,22 @@ static int md_plain(fg_kctx *c, dnnl_memory_desc_t *md, int nd, const int64_t *d
     return 0;
 }
 
+/* Descriptor of an activation in the plan format fmt (FG_FMT_PLAIN or FG_FMT_NC16, see ops.h). */
+static int md_act(fg_kctx *c, dnnl_memory_desc_t *md, int nd, const int64_t *dims, dnnl_data_type_t dt, int fmt) {
+    if (fmt != FG_FMT_NC16)
+        return md_plain(c, md, nd, dims, dt);
+    dnnl_dims_t d;
+    for (int i = 0; i < nd; i++)
+        d[i] = dims[i];
+    dnnl_format_tag_t tag = nd == 3 ? dnnl_nCw16c : nd == 4 ? dnnl_nChw16c : dnnl_nCdhw16c;
+    DN(c, "memory desc", dnnl_memory_desc_init_by_tag(md, nd, d, dt, tag));
+    return 0;
+}
+
+/* Plan format of input k / output k (plain when the caller gives no formats, as unit tests do). */
+static int fmt_in(const fg_kctx *c, int k) { return c->fmt_in ? c->fmt_in[k] : FG_FMT_PLAIN; }
+static int fmt_out(const fg_kctx *c, int k) { return c->fmt_out ? c->fmt_out[k] : FG_FMT_PLAIN; }
+
 static int md_strided(fg_kctx *c, dnnl_memory_desc_t *md, int nd, const int64_t *dims, const int64_t *strides) {
     dnnl_dims_t d, st;
     for (int i = 0; i < nd; i++) {
@@ -885,8 +901,8 @@ static int conv_build(fg_kctx *c, nn_state *s, const conv_geom *g, bool transpos
     }
 
     dnnl_memory_desc_t x_user, y_user, w_user, b_md, x_md, y_md, w_md;
-    TRY(md_plain(c, &x_user, nd, x->dims, dnnl_f32));
-    TRY(md_plain(c, &y_user, nd, y->dims, dnnl_f32));
+    TRY(md_act(c, &x_user, nd, x->dims, dnnl_f32, fmt_in(c, 0)));
+    TRY(md_act(c, &y_user, nd, y->dims, dnnl_f32, fmt_out(c, 0)));
     TRY(md_strided(c, &w_user, wnd, wdims, wstr));
     TRY(md_any(c, &w_md, wnd, wdims));
     if (b)
@@ -906,7 +922,8 @@ static int conv_build(fg_kctx *c, nn_state *s, const conv_geom *g, bool transpos
         return FG_KERR(c, FG_EINTERNAL, "too many primitive descriptors");
     /* Candidates in order of preference: Winograd where it pays, the picked layout, then oneDNN's own
      * pick when the first choices are unimplemented or only the reference implementation has them. */
-    conv_layout picked = conv_pick_layout(g, transpose);
+    /* between blocked neighbours the conv runs blocked too, so that no reorder is needed on either side */
+    conv_layout picked = fmt_out(c, 0) == FG_FMT_NC16 ? LAYOUT_16C : conv_pick_layout(g, transpose);
     conv_cand cand[3];
     int n_cand = 0;
     if (!transpose && conv_winograd(g))
@@ -1185,7 +1202,7 @@ static int prepare_conv_common(fg_kctx *c, bool transpose) {
         pp->c_act = pp->act != ACT_NONE;
         return 0;
     }
-    if (!transpose && dw_ok(&g)) {
+    if (!transpose && dw_ok(&g) && fmt_in(c, 0) == FG_FMT_PLAIN && fmt_out(c, 0) == FG_FMT_PLAIN) {
         pp->c_res = pp->res >= 0;
         pp->c_act = pp->act != ACT_NONE;
         nn_cpath *p = &s->cp;
@@ -1967,8 +1984,8 @@ static int prepare_pool_common(fg_kctx *c, bool is_max) {
             return FG_KERR(c, FG_EUNSUPPORTED, "count_include_pad with ceil_mode windows past the padding");
     int nd = x->rank;
     dnnl_memory_desc_t x_md, y_md;
-    TRY(md_plain(c, &x_md, nd, x->dims, dnnl_dt(x->dtype)));
-    TRY(md_plain(c, &y_md, nd, y->dims, dnnl_dt(x->dtype)));
+    TRY(md_act(c, &x_md, nd, x->dims, dnnl_dt(x->dtype), fmt_in(c, 0)));
+    TRY(md_act(c, &y_md, nd, y->dims, dnnl_dt(x->dtype), fmt_out(c, 0)));
     dnnl_dims_t st, kk, dl, pl, pr;
     for (int i = 0; i < w->nsp; i++) {
         st[i] = w->s[i];
@@ -2240,16 +2257,57 @@ static int run_lrn(fg_kctx *c) {
     return 0;
 }
 
+/* Conv keeps channel-blocked activations (FG_FMT_NC16) when both channel counts are multiples of 16, so
+ * chains of convs, pools and elementwise ops run without reorders (as ONNX Runtime's NCHWc chains do).
+ * It takes its input in whatever format it comes; a broadcast residual forces plain. */
+static void formats_conv(fg_kctx *c) {
+    const fg_tensor *x = c->in[0], *y = c->out[0];
+    for (int k = 1; k < c->n_in; k++)
+        c->fmt_in[k] = FG_FMT_PLAIN;
+    c->fmt_out[0] = FG_FMT_PLAIN;
+    bool ok = x->dtype == FG_F32 && x->rank == 4 && x->dims[1] % 16 == 0 && y->dims[1] % 16 == 0 &&
+              fg_tensor_numel(y) > 0 && fg_tensor_numel(x) > 0;
+    int64_t r = fg_attr_i(c->node, FG_ATTR_RESIDUAL, 0);
+    if (ok && r > 0 && r < c->n_in && c->in[r])
+        ok = c->in[r]->rank == y->rank && memcmp(c->in[r]->dims, y->dims, sizeof(int64_t) * (size_t)y->rank) == 0;
+    conv_geom g;
+    fg_err quiet = {0};
+    fg_err *keep = c->err;
+    c->err = &quiet;
+    if (ok && conv_geom_get(c, &g, false) < 0)
+        ok = false;
+    c->err = keep;
+    /* wide depthwise convs after a plain producer take the C kernel, which works on plain planes */
+    if (!ok || (dw_ok(&g) && c->fmt_in[0] == FG_FMT_PLAIN)) {
+        c->fmt_in[0] = FG_FMT_PLAIN;
+        return;
+    }
+    c->fmt_out[0] = FG_FMT_NC16;
+    if (r > 0 && r < c->n_in)
+        c->fmt_in[r] = FG_FMT_NC16;
+}
+
+/* Pools run in their input's format (oneDNN pools blocked data natively); Indices need plain. */
+static void formats_pool(fg_kctx *c) {
+    const fg_tensor *x = c->in[0];
+    bool ok = x->dtype == FG_F32 && x->rank == 4 && x->dims[1] % 16 == 0 && !(c->n_out > 1 && c->out[1]);
+    int f = ok ? c->fmt_in[0] : FG_FMT_PLAIN;
+    c->fmt_in[0] = (uint8_t)f;
+    c->fmt_out[0] = (uint8_t)f;
+}
+
 const fg_op_def fg_ops_nn[] = {
     {.type = "MatMul", .infer = infer_matmul, .prepare = prepare_matmul, .run = run_matmul, .release = st_free,
      .flags = FG_OP_POSTOPS},
     {.type = "Gemm", .infer = infer_gemm, .prepare = prepare_gemm, .run = run_gemm, .release = st_free,
      .flags = FG_OP_POSTOPS},
     {.type = "Conv", .infer = infer_conv, .prepare = prepare_conv, .run = run_conv, .release = st_free,
-     .flags = FG_OP_POSTOPS},
+     .flags = FG_OP_POSTOPS, .formats = formats_conv},
     {.type = "ConvTranspose", .infer = infer_convt, .prepare = prepare_convt, .run = run_convt, .release = st_free},
-    {.type = "MaxPool", .infer = infer_maxpool, .prepare = prepare_maxpool, .run = run_pool, .release = st_free},
-    {.type = "AveragePool", .infer = infer_avgpool, .prepare = prepare_avgpool, .run = run_pool, .release = st_free},
+    {.type = "MaxPool", .infer = infer_maxpool, .prepare = prepare_maxpool, .run = run_pool, .release = st_free,
+     .formats = formats_pool},
+    {.type = "AveragePool", .infer = infer_avgpool, .prepare = prepare_avgpool, .run = run_pool, .release = st_free,
+     .formats = formats_pool},
     {.type = "GlobalAveragePool", .infer = infer_global_pool, .run = run_gap},
     {.type = "GlobalMaxPool", .infer = infer_global_pool, .run = run_gmp},
     {.type = "BatchNormalization", .infer = infer_bn, .prepare = prepare_bn, .run = run_bn, .release = st_free},
