@@ -923,7 +923,8 @@ static int conv_build(fg_kctx *c, nn_state *s, const conv_geom *g, bool transpos
     /* Candidates in order of preference: Winograd where it pays, the picked layout, then oneDNN's own
      * pick when the first choices are unimplemented or only the reference implementation has them. */
     /* between blocked neighbours the conv runs blocked too, so that no reorder is needed on either side */
-    conv_layout picked = fmt_out(c, 0) == FG_FMT_NC16 ? LAYOUT_16C : conv_pick_layout(g, transpose);
+    conv_layout picked = fmt_out(c, 0) == FG_FMT_NC16 || fmt_in(c, 0) == FG_FMT_NC16 ? LAYOUT_16C
+                                                                                   : conv_pick_layout(g, transpose);
     conv_cand cand[3];
     int n_cand = 0;
     if (!transpose && conv_winograd(g))
@@ -2257,16 +2258,18 @@ static int run_lrn(fg_kctx *c) {
     return 0;
 }
 
-/* Conv keeps channel-blocked activations (FG_FMT_NC16) when both channel counts are multiples of 16, so
+/* Conv writes channel-blocked activations (FG_FMT_NC16) when its output channels are a multiple of 16, so
  * chains of convs, pools and elementwise ops run without reorders (as ONNX Runtime's NCHWc chains do).
- * It takes its input in whatever format it comes; a broadcast residual forces plain. */
+ * It takes its input in whatever format it comes (reordering inside when the primitive needs it), so a
+ * layer with another channel count (mobilenet_v2's 24) costs one small reorder, not a plain stage. A
+ * broadcast residual forces plain. */
 static void formats_conv(fg_kctx *c) {
     const fg_tensor *x = c->in[0], *y = c->out[0];
     for (int k = 1; k < c->n_in; k++)
         c->fmt_in[k] = FG_FMT_PLAIN;
     c->fmt_out[0] = FG_FMT_PLAIN;
-    bool ok = x->dtype == FG_F32 && x->rank == 4 && x->dims[1] % 16 == 0 && y->dims[1] % 16 == 0 &&
-              fg_tensor_numel(y) > 0 && fg_tensor_numel(x) > 0;
+    bool ok = x->dtype == FG_F32 && x->rank == 4 && y->dims[1] % 16 == 0 && fg_tensor_numel(y) > 0 &&
+              fg_tensor_numel(x) > 0;
     int64_t r = fg_attr_i(c->node, FG_ATTR_RESIDUAL, 0);
     if (ok && r > 0 && r < c->n_in && c->in[r])
         ok = c->in[r]->rank == y->rank && memcmp(c->in[r]->dims, y->dims, sizeof(int64_t) * (size_t)y->rank) == 0;
@@ -2279,6 +2282,9 @@ static void formats_conv(fg_kctx *c) {
     c->err = keep;
     /* wide depthwise convs after a plain producer take the C kernel, which works on plain planes */
     if (!ok || (dw_ok(&g) && c->fmt_in[0] == FG_FMT_PLAIN)) {
+        /* plain output; a blocked input stays blocked (no reorder) unless the C depthwise kernel runs */
+        if (!ok && x->dtype == FG_F32 && x->rank == 4 && fg_tensor_numel(y) > 0)
+            return;
         c->fmt_in[0] = FG_FMT_PLAIN;
         return;
     }
