@@ -1,4 +1,5 @@
-/* common.c - the op registry and helpers shared by kernels (broadcasting, axes, typed reads). */
+/* common.c - the op registry and helpers shared by kernels (broadcasting, axes, typed reads, input values
+ * that shape inference needs). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -48,6 +49,41 @@ int fg_norm_axis(fg_kctx *c, int64_t axis, int rank, int *out) {
         return fg_kerr(c, FG_EINVAL, "axis %lld is out of range for rank %d", (long long)axis, rank);
     *out = (int)a;
     return 0;
+}
+
+/* Body of fg_in_ints (iv set) and fg_in_floats (fv set). Too many values is an engine limit for integer
+ * inputs (split sizes) but a malformed node for float ones (scales, roi), hence the two codes. */
+static int in_values(fg_kctx *c, int k, int64_t *iv, double *fv, int max, int *n, const char *what) {
+    const fg_tensor *t = fg_in(c, k);
+    if (!t)
+        return FG_KERR(c, FG_EINVAL, "input %d (%s) is required", k, what);
+    if (iv && t->dtype != FG_I64 && t->dtype != FG_I32)
+        return FG_KERR(c, FG_EDTYPE, "%s must be int64 or int32, not %s", what, fg_dtype_name(t->dtype));
+    if (fv && t->dtype != FG_F32 && t->dtype != FG_F64)
+        return FG_KERR(c, FG_EUNSUPPORTED, "%s must be float32 or float64, not %s", what, fg_dtype_name(t->dtype));
+    int64_t m = fg_tensor_numel(t);
+    if (m > max)
+        return FG_KERR(c, iv ? FG_EUNSUPPORTED : FG_EINVAL, "%s has %lld values, at most %d are %s", what,
+                       (long long)m, max, iv ? "supported" : "allowed");
+    if (m > 0 && !t->data) {
+        c->need_value = k;
+        return FG_KERR(c, FG_ENEEDVALUE, "the value of %s (input %d) is needed to plan", what, k);
+    }
+    for (int64_t i = 0; i < m; i++)
+        if (iv)
+            iv[i] = fg_tensor_get_i64(t, i);
+        else
+            fv[i] = fg_tensor_get_f64(t, i);
+    *n = (int)m;
+    return 0;
+}
+
+int fg_in_ints(fg_kctx *c, int k, int64_t *v, int max, int *n, const char *what) {
+    return in_values(c, k, v, NULL, max, n, what);
+}
+
+int fg_in_floats(fg_kctx *c, int k, double *v, int max, int *n, const char *what) {
+    return in_values(c, k, NULL, v, max, n, what);
 }
 
 int64_t fg_tensor_get_i64(const fg_tensor *t, int64_t i) {

@@ -489,12 +489,14 @@ static int unary_run(fg_kctx *c, const uop *u, uparams *p) {
 
 /* ---- unary op entry points ---- */
 
-#define UNARY_OP(name, tab)                                                                            \
+/* UNARY_OP_P's parameters are uparams initialisers read from attributes; UNARY_OP has none. */
+#define UNARY_OP_P(name, tab, ...)                                                                     \
     static int infer_##name(fg_kctx *c) { return unary_infer(c, &tab); }                                \
     static int run_##name(fg_kctx *c) {                                                                \
-        uparams p = {0};                                                                               \
+        uparams p = {__VA_ARGS__};                                                                     \
         return unary_run(c, &tab, &p);                                                                 \
     }
+#define UNARY_OP(name, tab) UNARY_OP_P(name, tab, 0)
 
 UNARY_OP(sqrt, U_SQRT)
 UNARY_OP(exp, U_EXP)
@@ -519,12 +521,6 @@ UNARY_OP(neg, U_NEG)
 UNARY_OP(sign, U_SIGN)
 
 /* ops whose parameters come from attributes */
-#define UNARY_OP_P(name, tab, ...)                                                                     \
-    static int infer_##name(fg_kctx *c) { return unary_infer(c, &tab); }                                \
-    static int run_##name(fg_kctx *c) {                                                                \
-        uparams p = {__VA_ARGS__};                                                                     \
-        return unary_run(c, &tab, &p);                                                                 \
-    }
 
 UNARY_OP_P(elu, U_ELU, .alpha = fg_attr_f(c->node, "alpha", 1.0f))
 UNARY_OP_P(selu, U_SELU, .alpha = fg_attr_f(c->node, "alpha", 1.67326319217681884765625f),

@@ -118,6 +118,12 @@ int fg_broadcast_shape(fg_kctx *c, const fg_tensor *a, const fg_tensor *b, int *
 /* Normalises a possibly negative axis for rank r; FG_EINVAL (message naming the node) when out of range. */
 int fg_norm_axis(fg_kctx *c, int64_t axis, int rank, int *out);
 
+/* Reads int32/int64 input k into v[0..*n), *n <= max (what names it in errors); FG_ENEEDVALUE with
+ * c->need_value = k while its value is unknown (an empty tensor is known). Allocates nothing. */
+int fg_in_ints(fg_kctx *c, int k, int64_t *v, int max, int *n, const char *what);
+/* The same for a float32/float64 input (Resize's scales and roi), read as double. Allocates nothing. */
+int fg_in_floats(fg_kctx *c, int k, double *v, int max, int *n, const char *what);
+
 /* Reads element i of an integer tensor (I32 or I64) as int64. */
 int64_t fg_tensor_get_i64(const fg_tensor *t, int64_t i);
 /* Reads element i of a numeric tensor (F32, I32, I64, BOOL, U8, I8) as double. */

@@ -280,17 +280,21 @@ static bool rlay_next(const rlay *L, int64_t *idx, int64_t *off) {
     return false;
 }
 
-/* Reduces the whole reduced set of one output (x points at its first element): the general path. */
-static double gather_f32(const rlay *L, seg s, const float *x, float m) {
-    double acc = seg_init(s);
-    if (L->n_red == 0)
-        return acc;
-    int64_t idx[FG_MAX_RANK] = {0}, off = 0;
-    do
-        acc = seg_comb(s, acc, seg_f32(s, x + off, L->in_n, L->in_st, m));
-    while (rlay_next(L, idx, &off));
-    return acc;
-}
+/* Reduces the whole reduced set of one output (x points at its first element) with SEG over each inner
+ * run: the general path. */
+#define DEF_GATHER(T, NAME, SEG)                                                                        \
+    static double NAME(const rlay *L, seg s, const T *x, T m) {                                         \
+        double acc = seg_init(s);                                                                       \
+        if (L->n_red == 0)                                                                              \
+            return acc;                                                                                 \
+        int64_t idx[FG_MAX_RANK] = {0}, off = 0;                                                        \
+        do                                                                                              \
+            acc = seg_comb(s, acc, SEG(s, x + off, L->in_n, L->in_st, m));                              \
+        while (rlay_next(L, idx, &off));                                                                \
+        return acc;                                                                                     \
+    }
+
+DEF_GATHER(float, gather_f32, seg_f32)
 
 /* Contiguous rows: y[o] = op(x[o, 0..R)). */
 static void reduce_rows_f32(rop op, const float *x, float *y, int64_t O, int64_t R, int nt) {
@@ -433,16 +437,7 @@ static double seg_f64(seg s, const double *x, int64_t n, int64_t st, double m) {
     return acc;
 }
 
-static double gather_f64(const rlay *L, seg s, const double *x, double m) {
-    double acc = seg_init(s);
-    if (L->n_red == 0)
-        return acc;
-    int64_t idx[FG_MAX_RANK] = {0}, off = 0;
-    do
-        acc = seg_comb(s, acc, seg_f64(s, x + off, L->in_n, L->in_st, m));
-    while (rlay_next(L, idx, &off));
-    return acc;
-}
+DEF_GATHER(double, gather_f64, seg_f64)
 
 static void reduce_f64(rop op, const rlay *L, const double *x, double *y, int nt) {
     seg s = rop_seg[op];

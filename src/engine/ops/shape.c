@@ -50,47 +50,6 @@ static void thread_range(int64_t n, int64_t *lo, int64_t *hi) {
     *hi = n * (t + 1) / nt;
 }
 
-/* Reads integer input k (int32/int64) into v. Its value must be known when planning: otherwise
- * FG_ENEEDVALUE with c->need_value = k, so the planner keys plans on it. An empty tensor is known. */
-static int get_ints(fg_kctx *c, int k, int64_t *v, int max, int *n, const char *what) {
-    const fg_tensor *t = fg_in(c, k);
-    if (!t)
-        return FG_KERR(c, FG_EINVAL, "input %d (%s) is required", k, what);
-    if (t->dtype != FG_I64 && t->dtype != FG_I32)
-        return FG_KERR(c, FG_EDTYPE, "%s must be int64 or int32, not %s", what, fg_dtype_name(t->dtype));
-    int64_t m = fg_tensor_numel(t);
-    if (m > max)
-        return FG_KERR(c, FG_EUNSUPPORTED, "%s has %lld values, at most %d are supported", what, (long long)m, max);
-    if (m > 0 && !t->data) {
-        c->need_value = k;
-        return FG_KERR(c, FG_ENEEDVALUE, "the value of %s (input %d) is needed to plan", what, k);
-    }
-    for (int64_t i = 0; i < m; i++)
-        v[i] = fg_tensor_get_i64(t, i);
-    *n = (int)m;
-    return 0;
-}
-
-/* Same for a float input (float32/float64), e.g. Resize's scales. */
-static int get_floats(fg_kctx *c, int k, double *v, int max, int *n, const char *what) {
-    const fg_tensor *t = fg_in(c, k);
-    if (!t)
-        return FG_KERR(c, FG_EINVAL, "input %d (%s) is required", k, what);
-    if (t->dtype != FG_F32 && t->dtype != FG_F64)
-        return FG_KERR(c, FG_EUNSUPPORTED, "%s must be float32 or float64, not %s", what, fg_dtype_name(t->dtype));
-    int64_t m = fg_tensor_numel(t);
-    if (m > max)
-        return FG_KERR(c, FG_EINVAL, "%s has %lld values, at most %d are allowed", what, (long long)m, max);
-    if (m > 0 && !t->data) {
-        c->need_value = k;
-        return FG_KERR(c, FG_ENEEDVALUE, "the value of %s (input %d) is needed to plan", what, k);
-    }
-    for (int64_t i = 0; i < m; i++)
-        v[i] = fg_tensor_get_f64(t, i);
-    *n = (int)m;
-    return 0;
-}
-
 /* float32 -> IEEE half, rounding to nearest even (subnormals, infinities and NaN kept). */
 static uint16_t f32_to_f16(float f) {
     uint32_t x;
@@ -518,7 +477,7 @@ static int infer_reshape(fg_kctx *c) {
         if (n > FG_MAX_RANK)
             return FG_KERR(c, FG_EUNSUPPORTED, "rank %d is above %d", n, FG_MAX_RANK);
         memcpy(sh, a, sizeof(int64_t) * (size_t)n);
-    } else if ((rc = get_ints(c, 1, sh, FG_MAX_RANK, &n, "shape")) < 0) {
+    } else if ((rc = fg_in_ints(c, 1, sh, FG_MAX_RANK, &n, "shape")) < 0) {
         return rc;
     }
     bool allowzero = c->opset >= 14 && fg_attr_i(c->node, "allowzero", 0) != 0;
@@ -577,12 +536,16 @@ static int infer_flatten(fg_kctx *c) {
     return 0;
 }
 
-/* Axes of Squeeze/Unsqueeze: an attribute before opset 13, input 1 since. *n = -1 when absent. */
+/* Checks Squeeze/Unsqueeze's input 0 is present and reads their axes: an attribute before opset 13,
+ * input 1 since. *n = -1 when absent. */
 static int get_axes(fg_kctx *c, int64_t *ax, int *n) {
+    int rc = require_in(c, 0);
+    if (rc < 0)
+        return rc;
     *n = -1;
     if (c->opset >= 13) {
         if (fg_in(c, 1))
-            return get_ints(c, 1, ax, FG_MAX_RANK, n, "axes");
+            return fg_in_ints(c, 1, ax, FG_MAX_RANK, n, "axes");
         return 0;
     }
     const int64_t *a;
@@ -596,14 +559,12 @@ static int get_axes(fg_kctx *c, int64_t *ax, int *n) {
 }
 
 static int infer_squeeze(fg_kctx *c) {
-    int rc = require_in(c, 0), n;
+    int64_t ax[FG_MAX_RANK], d[FG_MAX_RANK];
+    int n, rc = get_axes(c, ax, &n);
     if (rc < 0)
         return rc;
     const fg_tensor *x = c->in[0];
-    int64_t ax[FG_MAX_RANK], d[FG_MAX_RANK];
     bool drop[FG_MAX_RANK] = {0};
-    if ((rc = get_axes(c, ax, &n)) < 0)
-        return rc;
     if (n < 0) {
         for (int i = 0; i < x->rank; i++)
             drop[i] = x->dims[i] == 1;
@@ -628,14 +589,12 @@ static int infer_squeeze(fg_kctx *c) {
 }
 
 static int infer_unsqueeze(fg_kctx *c) {
-    int rc = require_in(c, 0), n;
+    int64_t ax[FG_MAX_RANK], d[FG_MAX_RANK];
+    int n, rc = get_axes(c, ax, &n);
     if (rc < 0)
         return rc;
     const fg_tensor *x = c->in[0];
-    int64_t ax[FG_MAX_RANK], d[FG_MAX_RANK];
     bool ins[FG_MAX_RANK] = {0};
-    if ((rc = get_axes(c, ax, &n)) < 0)
-        return rc;
     if (n < 0)
         return FG_KERR(c, FG_EINVAL, "axes are required");
     int r = x->rank + n;
@@ -868,6 +827,23 @@ static int concat_axis(fg_kctx *c, int rank) {
     return (int)(a < 0 ? a + rank : a);
 }
 
+/* Writes row o of Concat's output (at d) from row o of every input; nt > 1 splits each copy. Inlined so
+ * that the per-row loop with nt = 1 is plain memcpy calls, as many short rows need. */
+static inline __attribute__((always_inline)) void concat_row(const fg_kctx *c, char *d, int axis, size_t es,
+                                                             int64_t o, int nt) {
+    for (int k = 0; k < c->n_in; k++) {
+        const fg_tensor *t = c->in[k];
+        if (!t)
+            continue;
+        size_t chunk = (size_t)prod(t->dims, axis, t->rank) * es;
+        if (nt > 1)
+            par_memcpy(d, (const char *)t->data + (size_t)o * chunk, chunk, nt);
+        else
+            memcpy(d, (const char *)t->data + (size_t)o * chunk, chunk);
+        d += chunk;
+    }
+}
+
 static int run_concat(fg_kctx *c) {
     fg_tensor *y = c->out[0];
     size_t es = esz(y);
@@ -876,31 +852,13 @@ static int run_concat(fg_kctx *c) {
     size_t row = (size_t)prod(y->dims, axis, y->rank) * es, total = row * (size_t)outer;
     int nt = threads_for(c, total);
     if (outer < 4 * nt || outer == 1) { /* few long rows: parallelise inside each copy */
-        for (int64_t o = 0; o < outer; o++) {
-            char *d = (char *)y->data + (size_t)o * row;
-            for (int k = 0; k < c->n_in; k++) {
-                const fg_tensor *t = c->in[k];
-                if (!t)
-                    continue;
-                size_t chunk = (size_t)prod(t->dims, axis, t->rank) * es;
-                par_memcpy(d, (const char *)t->data + (size_t)o * chunk, chunk, nt);
-                d += chunk;
-            }
-        }
+        for (int64_t o = 0; o < outer; o++)
+            concat_row(c, (char *)y->data + (size_t)o * row, axis, es, o, nt);
         return 0;
     }
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-    for (int64_t o = 0; o < outer; o++) {
-        char *d = (char *)y->data + (size_t)o * row;
-        for (int k = 0; k < c->n_in; k++) {
-            const fg_tensor *t = c->in[k];
-            if (!t)
-                continue;
-            size_t chunk = (size_t)prod(t->dims, axis, t->rank) * es;
-            memcpy(d, (const char *)t->data + (size_t)o * chunk, chunk);
-            d += chunk;
-        }
-    }
+    for (int64_t o = 0; o < outer; o++)
+        concat_row(c, (char *)y->data + (size_t)o * row, axis, es, o, 1);
     return 0;
 }
 
@@ -919,7 +877,7 @@ static int split_sizes(fg_kctx *c, int *axis, int64_t *sz) {
     if (c->n_out > 64)
         return FG_KERR(c, FG_EUNSUPPORTED, "%d outputs are more than 64", c->n_out);
     if ((c->opset >= 13 || c->opset < 2) && fg_in(c, 1)) {
-        if ((rc = get_ints(c, 1, sz, 64, &n, "split")) < 0)
+        if ((rc = fg_in_ints(c, 1, sz, 64, &n, "split")) < 0)
             return rc;
         if (n == 0)
             n = -1; /* empty split input: equal parts */
@@ -981,6 +939,20 @@ static int infer_split(fg_kctx *c) {
     return 0;
 }
 
+/* Writes row o of every Split output from row o of the input (at s); nt > 1 splits each copy. Inlined
+ * like concat_row. */
+static inline __attribute__((always_inline)) void split_row(const fg_kctx *c, const char *s, const int64_t *sz,
+                                                            size_t inner, int64_t o, int nt) {
+    for (int k = 0; k < c->n_out; k++) {
+        size_t chunk = (size_t)sz[k] * inner;
+        if (c->out[k] && nt > 1)
+            par_memcpy((char *)c->out[k]->data + (size_t)o * chunk, s, chunk, nt);
+        else if (c->out[k])
+            memcpy((char *)c->out[k]->data + (size_t)o * chunk, s, chunk);
+        s += chunk;
+    }
+}
+
 static int run_split(fg_kctx *c) {
     int axis;
     int64_t sz[64];
@@ -993,27 +965,13 @@ static int run_split(fg_kctx *c) {
     size_t inner = (size_t)prod(x->dims, axis + 1, x->rank) * es, row = inner * (size_t)x->dims[axis];
     int nt = threads_for(c, nbytes(x));
     if (outer < 4 * nt || outer == 1) {
-        for (int64_t o = 0; o < outer; o++) {
-            const char *s = (const char *)x->data + (size_t)o * row;
-            for (int k = 0; k < c->n_out; k++) {
-                size_t chunk = (size_t)sz[k] * inner;
-                if (c->out[k])
-                    par_memcpy((char *)c->out[k]->data + (size_t)o * chunk, s, chunk, nt);
-                s += chunk;
-            }
-        }
+        for (int64_t o = 0; o < outer; o++)
+            split_row(c, (const char *)x->data + (size_t)o * row, sz, inner, o, nt);
         return 0;
     }
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-    for (int64_t o = 0; o < outer; o++) {
-        const char *s = (const char *)x->data + (size_t)o * row;
-        for (int k = 0; k < c->n_out; k++) {
-            size_t chunk = (size_t)sz[k] * inner;
-            if (c->out[k])
-                memcpy((char *)c->out[k]->data + (size_t)o * chunk, s, chunk);
-            s += chunk;
-        }
-    }
+    for (int64_t o = 0; o < outer; o++)
+        split_row(c, (const char *)x->data + (size_t)o * row, sz, inner, o, 1);
     return 0;
 }
 
@@ -1022,6 +980,17 @@ static int run_split(fg_kctx *c) {
 typedef struct slice_p {
     int64_t start[FG_MAX_RANK], step[FG_MAX_RANK], count[FG_MAX_RANK];
 } slice_p;
+
+/* Reads Slice-1's ints attribute name into v, *n = -1 when absent. */
+static int slice_attr(fg_kctx *c, const char *name, int64_t *v, int *n) {
+    const int64_t *a;
+    *n = fg_attr_ints(c->node, name, &a);
+    if (*n > FG_MAX_RANK)
+        return FG_KERR(c, FG_EINVAL, "too many %s", name);
+    if (*n > 0)
+        memcpy(v, a, sizeof(int64_t) * (size_t)*n);
+    return 0;
+}
 
 /* Resolves starts/ends/axes/steps (attributes before opset 10, inputs since) against the input shape,
  * with numpy's clamping: ends may be INT64_MAX/INT64_MIN, negative steps walk backwards. */
@@ -1033,31 +1002,19 @@ static int slice_params(fg_kctx *c, slice_p *p) {
     int64_t st[FG_MAX_RANK], en[FG_MAX_RANK], ax[FG_MAX_RANK], sp[FG_MAX_RANK];
     int ns, ne, na = -1, nsp = -1;
     if (c->opset < 10) {
-        const int64_t *a;
-        ns = fg_attr_ints(c->node, "starts", &a);
-        if (ns > FG_MAX_RANK)
-            return FG_KERR(c, FG_EINVAL, "too many starts");
-        if (ns > 0)
-            memcpy(st, a, sizeof(int64_t) * (size_t)ns);
-        ne = fg_attr_ints(c->node, "ends", &a);
-        if (ne > FG_MAX_RANK)
-            return FG_KERR(c, FG_EINVAL, "too many ends");
-        if (ne > 0)
-            memcpy(en, a, sizeof(int64_t) * (size_t)ne);
+        if ((rc = slice_attr(c, "starts", st, &ns)) < 0 || (rc = slice_attr(c, "ends", en, &ne)) < 0)
+            return rc;
         if (ns < 0 || ne < 0)
             return FG_KERR(c, FG_EINVAL, "attributes starts and ends are required");
-        na = fg_attr_ints(c->node, "axes", &a);
-        if (na > FG_MAX_RANK)
-            return FG_KERR(c, FG_EINVAL, "too many axes");
-        if (na > 0)
-            memcpy(ax, a, sizeof(int64_t) * (size_t)na);
+        if ((rc = slice_attr(c, "axes", ax, &na)) < 0)
+            return rc;
     } else {
-        if ((rc = get_ints(c, 1, st, FG_MAX_RANK, &ns, "starts")) < 0 ||
-            (rc = get_ints(c, 2, en, FG_MAX_RANK, &ne, "ends")) < 0)
+        if ((rc = fg_in_ints(c, 1, st, FG_MAX_RANK, &ns, "starts")) < 0 ||
+            (rc = fg_in_ints(c, 2, en, FG_MAX_RANK, &ne, "ends")) < 0)
             return rc;
-        if (fg_in(c, 3) && (rc = get_ints(c, 3, ax, FG_MAX_RANK, &na, "axes")) < 0)
+        if (fg_in(c, 3) && (rc = fg_in_ints(c, 3, ax, FG_MAX_RANK, &na, "axes")) < 0)
             return rc;
-        if (fg_in(c, 4) && (rc = get_ints(c, 4, sp, FG_MAX_RANK, &nsp, "steps")) < 0)
+        if (fg_in(c, 4) && (rc = fg_in_ints(c, 4, sp, FG_MAX_RANK, &nsp, "steps")) < 0)
             return rc;
     }
     if (ns != ne || (na >= 0 && na != ns) || (nsp >= 0 && nsp != ns))
@@ -1307,7 +1264,7 @@ static int infer_expand(fg_kctx *c) {
     if (rc < 0)
         return rc;
     fg_tensor s = {.dtype = FG_I64};
-    if ((rc = get_ints(c, 1, s.dims, FG_MAX_RANK, &n, "shape")) < 0)
+    if ((rc = fg_in_ints(c, 1, s.dims, FG_MAX_RANK, &n, "shape")) < 0)
         return rc;
     s.rank = n;
     for (int i = 0; i < n; i++)
@@ -1342,7 +1299,7 @@ static int infer_tile(fg_kctx *c) {
         return rc;
     const fg_tensor *x = c->in[0];
     int64_t rep[FG_MAX_RANK], d[FG_MAX_RANK];
-    if ((rc = get_ints(c, 1, rep, FG_MAX_RANK, &n, "repeats")) < 0)
+    if ((rc = fg_in_ints(c, 1, rep, FG_MAX_RANK, &n, "repeats")) < 0)
         return rc;
     if (n != x->rank)
         return FG_KERR(c, FG_EINVAL, "%d repeats for rank %d", n, x->rank);
@@ -1474,7 +1431,7 @@ static int run_range(fg_kctx *c) {
 
 static int infer_const_of_shape(fg_kctx *c) {
     int64_t d[FG_MAX_RANK];
-    int n, rc = get_ints(c, 0, d, FG_MAX_RANK, &n, "shape");
+    int n, rc = fg_in_ints(c, 0, d, FG_MAX_RANK, &n, "shape");
     if (rc < 0)
         return rc;
     for (int i = 0; i < n; i++)
@@ -1591,9 +1548,9 @@ static int pad_params(fg_kctx *c, pad_p *p) {
         return FG_KERR(c, FG_EUNSUPPORTED, "mode '%s'", mode);
     int64_t pads[2 * FG_MAX_RANK], ax[FG_MAX_RANK];
     if (c->opset >= 11) {
-        if ((rc = get_ints(c, 1, pads, 2 * FG_MAX_RANK, &np, "pads")) < 0)
+        if ((rc = fg_in_ints(c, 1, pads, 2 * FG_MAX_RANK, &np, "pads")) < 0)
             return rc;
-        if (c->opset >= 18 && fg_in(c, 3) && (rc = get_ints(c, 3, ax, FG_MAX_RANK, &na, "axes")) < 0)
+        if (c->opset >= 18 && fg_in(c, 3) && (rc = fg_in_ints(c, 3, ax, FG_MAX_RANK, &na, "axes")) < 0)
             return rc;
     } else {
         const int64_t *a;
@@ -1804,7 +1761,7 @@ static int resize_params(fg_kctx *c, rs_params *p) {
                 return FG_KERR(c, FG_EINVAL, "%d scales for rank %d", ns, r);
             for (int i = 0; i < ns; i++)
                 sc[i] = f[i];
-        } else if ((rc = get_floats(c, 1, sc, FG_MAX_RANK, &ns, "scales")) < 0) {
+        } else if ((rc = fg_in_floats(c, 1, sc, FG_MAX_RANK, &ns, "scales")) < 0) {
             return rc;
         }
         if (ns != r)
@@ -1848,9 +1805,9 @@ static int resize_params(fg_kctx *c, rs_params *p) {
             return FG_KERR(c, FG_EINVAL, "only one of scales and sizes may be given");
         if (!has_sc && !has_sz)
             return FG_KERR(c, FG_EINVAL, "one of scales and sizes is required");
-        if (has_sc && (rc = get_floats(c, 2, sc, FG_MAX_RANK, &ns, "scales")) < 0)
+        if (has_sc && (rc = fg_in_floats(c, 2, sc, FG_MAX_RANK, &ns, "scales")) < 0)
             return rc;
-        if (has_sz && (rc = get_ints(c, 3, sz, FG_MAX_RANK, &nz, "sizes")) < 0)
+        if (has_sz && (rc = fg_in_ints(c, 3, sz, FG_MAX_RANK, &nz, "sizes")) < 0)
             return rc;
         if ((has_sc ? ns : nz) != na)
             return FG_KERR(c, FG_EINVAL, "%d %s for %d axes", has_sc ? ns : nz, has_sc ? "scales" : "sizes", na);
@@ -1862,7 +1819,7 @@ static int resize_params(fg_kctx *c, rs_params *p) {
         if (p->ctm == CT_TF_CROP && roi && fg_tensor_numel(roi) > 0) {
             double rv[2 * FG_MAX_RANK];
             int nr;
-            if ((rc = get_floats(c, 1, rv, 2 * FG_MAX_RANK, &nr, "roi")) < 0)
+            if ((rc = fg_in_floats(c, 1, rv, 2 * FG_MAX_RANK, &nr, "roi")) < 0)
                 return rc;
             if (nr != 2 * na)
                 return FG_KERR(c, FG_EINVAL, "roi has %d values for %d axes", nr, na);

@@ -13,52 +13,14 @@
 #include <stdlib.h>
 
 #include "engine/ops/ops.h"
+#include "op_harness.h"
 
 /* ---- harness ---- */
 
-static fg_attr ai(const char *name, int64_t v) { return (fg_attr){.name = (char *)name, .type = FG_ATTR_INT, .i = v}; }
-static fg_attr af(const char *name, float v) { return (fg_attr){.name = (char *)name, .type = FG_ATTR_FLOAT, .f = v}; }
-
-static fg_tensor tens(fg_dtype dt, int rank, const int64_t *dims, void *data) {
-    fg_tensor t = {.dtype = dt, .rank = rank, .data = data};
-    for (int i = 0; i < rank; i++)
-        t.dims[i] = dims[i];
-    return t;
-}
-
-/* Runs op on the inputs (NULL entries are absent optional inputs); out->data is malloc'd on success. */
+/* One output; out->data is malloc'd on success (run_kernel). */
 static int run_op(const char *op, int opset, fg_attr *attrs, int n_attrs, fg_tensor **in, int n_in, fg_tensor *out,
                   int nt) {
-    const fg_op_def *d = fg_op_find("", op);
-    assert_non_null(d);
-    fg_node node = {.op_type = (char *)op, .opset = opset, .n_in = n_in, .n_out = 1, .n_attrs = n_attrs, .attrs = attrs};
-    fg_tensor *ptrs[8] = {0};
-    fg_err e = {0};
-    for (int i = 0; i < n_in; i++)
-        ptrs[i] = in[i];
-    memset(out, 0, sizeof *out);
-    ptrs[n_in] = out;
-    fg_kctx c = {.node = &node, .opset = opset, .n_in = n_in, .n_out = 1, .in = ptrs, .out = ptrs + n_in,
-                 .n_threads = nt, .need_value = -1, .err = &e};
-    int rc = d->infer(&c);
-    if (rc < 0)
-        return rc;
-    out->data = calloc((size_t)fg_tensor_numel(out) + 1, fg_dtype_size(out->dtype));
-    rc = d->run(&c);
-    if (rc < 0) {
-        fprintf(stderr, "%s\n", e.msg);
-        free(out->data);
-        out->data = NULL;
-    }
-    return rc;
-}
-
-static float *randf(int64_t n, unsigned seed, float lo, float hi) {
-    float *x = malloc((size_t)n * sizeof *x);
-    srand(seed);
-    for (int64_t i = 0; i < n; i++)
-        x[i] = lo + (hi - lo) * (float)rand() / (float)RAND_MAX;
-    return x;
+    return run_kernel(op, opset, attrs, n_attrs, in, n_in, out, 1, &(kernel_env){.n_threads = nt});
 }
 
 /* Offset into t of output multi-index idx (numpy right alignment, size-1 dims broadcast). */

@@ -14,6 +14,7 @@
 #include "core/alloc.h"
 #include "engine/dnnl_util.h"
 #include "engine/ops/ops.h"
+#include "op_harness.h"
 
 static fg_dnnl g_dnnl;
 
@@ -29,27 +30,7 @@ static int teardown(void **state) {
     return 0;
 }
 
-static fg_attr attr_ints(const char *name, int64_t *v, size_t n) {
-    fg_attr a = {.name = (char *)name, .type = FG_ATTR_INTS, .ints = v, .n_ints = n};
-    return a;
-}
-
-static fg_attr attr_int(const char *name, int64_t v) {
-    fg_attr a = {.name = (char *)name, .type = FG_ATTR_INT, .i = v};
-    return a;
-}
-
-static fg_attr attr_float(const char *name, float v) {
-    fg_attr a = {.name = (char *)name, .type = FG_ATTR_FLOAT, .f = v};
-    return a;
-}
-
-static fg_tensor tensor(int rank, const int64_t *dims, float *data) {
-    fg_tensor t = {.dtype = FG_F32, .rank = rank, .data = data};
-    for (int i = 0; i < rank; i++)
-        t.dims[i] = dims[i];
-    return t;
-}
+static fg_tensor tensor(int rank, const int64_t *dims, float *data) { return tens(FG_F32, rank, dims, data); }
 
 /* Deterministic values in [-1, 1). */
 static float *filled(int64_t n, unsigned seed) {
@@ -62,48 +43,13 @@ static float *filled(int64_t n, unsigned seed) {
     return p;
 }
 
-/* Runs op type on ins (NULL entries are absent inputs) as the planner does: infer, prepare, scratch,
- * run twice (the second run reuses the prepared state), release. Inputs whose bit is set in late have no
- * data until run, like activations (else they look like plan constants). out->data is malloc'd (caller
- * frees). Returns the first error code. */
+/* Runs op type on ins as the planner does, at opset 13 with one output and the engine's oneDNN handles,
+ * running twice (the second run reuses the prepared state); late inputs have no data until run. Errors go
+ * to e; out->data is malloc'd on success (caller frees). */
 static int run_op(const char *type, fg_attr *attrs, int n_attrs, fg_tensor **ins, int n_in, fg_tensor *out,
                   int n_threads, unsigned late, fg_err *e) {
-    void *data[8];
-    for (int i = 0; i < n_in; i++) {
-        data[i] = ins[i] ? ins[i]->data : NULL;
-        if (ins[i] && (late >> i & 1))
-            ins[i]->data = NULL;
-    }
-    const fg_op_def *op = fg_op_find("", type);
-    assert_non_null(op);
-    fg_node node = {.name = "t", .op_type = (char *)type, .op = op, .opset = 13, .n_in = n_in, .n_out = 1,
-                    .n_attrs = n_attrs, .attrs = attrs};
-    fg_tensor *outs[1] = {out};
-    fg_kctx c = {.node = &node, .opset = 13, .n_in = n_in, .n_out = 1, .in = ins, .out = outs,
-                 .n_threads = n_threads, .need_value = -1, .err = e, .dnnl = &g_dnnl};
-    memset(out, 0, sizeof *out);
-    int rc = op->infer(&c);
-    if (rc < 0)
-        return rc;
-    out->data = fg_xmalloc((size_t)fg_tensor_numel(out) * fg_dtype_size(out->dtype) + 64);
-    if (op->prepare && (rc = op->prepare(&c)) < 0)
-        goto out;
-    if (c.scratch_len)
-        c.scratch = fg_aligned_alloc(c.scratch_len);
-    for (int i = 0; i < n_in; i++)
-        if (ins[i])
-            ins[i]->data = data[i];
-    rc = op->run(&c);
-    if (rc == 0)
-        rc = op->run(&c);
-out:
-    for (int i = 0; i < n_in; i++)
-        if (ins[i])
-            ins[i]->data = data[i];
-    if (op->release && c.state)
-        op->release(c.state);
-    free(c.scratch);
-    return rc;
+    return run_kernel(type, 13, attrs, n_attrs, ins, n_in, out, 1,
+                      &(kernel_env){.n_threads = n_threads, .n_runs = 2, .late = late, .err = e, .dnnl = &g_dnnl});
 }
 
 static void assert_close(const float *got, const float *want, int64_t n, double tol) {
@@ -142,7 +88,7 @@ static void check_conv(int64_t ci, int64_t h, int64_t co, int64_t g, int64_t k, 
     fg_tensor tx = tensor(4, xd, x), tw = tensor(4, wd, w), tb = tensor(1, bd, b), ty;
     fg_tensor *ins[3] = {&tx, &tw, &tb};
     int64_t pv[4] = {pads[0], pads[1], pads[2], pads[3]}, sv[2] = {s, s};
-    fg_attr at[3] = {attr_ints("pads", pv, 4), attr_ints("strides", sv, 2), attr_int("group", g)};
+    fg_attr at[3] = {ais("pads", pv, 4), ais("strides", sv, 2), ai("group", g)};
     fg_err e = {0};
     assert_int_equal(run_op("Conv", at, 3, ins, 3, &ty, n_threads, const_w ? 1u : 7u, &e), 0);
     int64_t oh = (h + pads[0] + pads[2] - k) / s + 1, ow = (h + pads[1] + pads[3] - k) / s + 1;
@@ -197,7 +143,7 @@ static void check_gemm(int64_t m, int64_t k, int64_t n, bool tb, float alpha, fl
     float *a = filled(m * k, 4), *b = filled(k * n, 5), *cm = filled(n, 6);
     fg_tensor ta = tensor(2, ad, a), tbt = tensor(2, bd, b), tc = tensor(1, cd, cm), ty;
     fg_tensor *ins[3] = {&ta, &tbt, &tc};
-    fg_attr at[3] = {attr_int("transB", tb), attr_float("alpha", alpha), attr_float("beta", beta)};
+    fg_attr at[3] = {ai("transB", tb), af("alpha", alpha), af("beta", beta)};
     fg_err e = {0};
     assert_int_equal(run_op("Gemm", at, 3, ins, 3, &ty, n_threads, late, &e), 0);
     float *want = fg_xmalloc((size_t)(m * n) * sizeof(float));
@@ -253,7 +199,7 @@ static void batchnorm_training_mode_is_unsupported(void **state) {
     float x[6] = {0}, p[3] = {1, 1, 1};
     fg_tensor tx = tensor(2, xd, x), tp = tensor(1, pd, p), ty;
     fg_tensor *ins[5] = {&tx, &tp, &tp, &tp, &tp};
-    fg_attr at[1] = {attr_int("training_mode", 1)};
+    fg_attr at[1] = {ai("training_mode", 1)};
     fg_err e = {0};
     assert_int_equal(run_op("BatchNormalization", at, 1, ins, 5, &ty, 1, 1u, &e), FG_EUNSUPPORTED);
     assert_non_null(strstr(e.msg, "training_mode"));
@@ -265,7 +211,7 @@ static void conv_rejects_group_that_does_not_divide_channels(void **state) {
     float x[150] = {0}, w[72] = {0};
     fg_tensor tx = tensor(4, xd, x), tw = tensor(4, wd, w), ty;
     fg_tensor *ins[2] = {&tx, &tw};
-    fg_attr at[1] = {attr_int("group", 4)};
+    fg_attr at[1] = {ai("group", 4)};
     fg_err e = {0};
     assert_int_equal(run_op("Conv", at, 1, ins, 2, &ty, 1, 1u, &e), FG_EINVAL);
     assert_non_null(strstr(e.msg, "group"));
@@ -277,7 +223,7 @@ static void conv_rejects_pads_of_wrong_length(void **state) {
     float x[25] = {0}, w[9] = {0};
     fg_tensor tx = tensor(4, xd, x), tw = tensor(4, wd, w), ty;
     fg_tensor *ins[2] = {&tx, &tw};
-    fg_attr at[1] = {attr_ints("pads", pads, 3)};
+    fg_attr at[1] = {ais("pads", pads, 3)};
     fg_err e = {0};
     assert_int_equal(run_op("Conv", at, 1, ins, 2, &ty, 1, 1u, &e), FG_EINVAL);
     assert_non_null(strstr(e.msg, "pads"));

@@ -11,70 +11,16 @@
 #include <stdlib.h>
 
 #include "engine/ops/ops.h"
+#include "op_harness.h"
 
 /* ---- harness ---- */
 
-static fg_attr ai(const char *name, int64_t v) { return (fg_attr){.name = (char *)name, .type = FG_ATTR_INT, .i = v}; }
-static fg_attr af(const char *name, float v) { return (fg_attr){.name = (char *)name, .type = FG_ATTR_FLOAT, .f = v}; }
-static fg_attr ais(const char *name, int64_t *v, size_t n) {
-    return (fg_attr){.name = (char *)name, .type = FG_ATTR_INTS, .ints = v, .n_ints = n};
-}
-
-static fg_tensor tens(fg_dtype dt, int rank, const int64_t *dims, void *data) {
-    fg_tensor t = {.dtype = dt, .rank = rank, .data = data};
-    for (int i = 0; i < rank; i++)
-        t.dims[i] = dims[i];
-    return t;
-}
-
-/* Runs op on the given inputs; on success the outputs' data are malloc'd (free with free_outs). */
-static int run_op(const char *op, int opset, fg_attr *attrs, int n_attrs, fg_tensor **in, int n_in,
-                  fg_tensor *out, int n_out, int nt, int *need_value) {
-    const fg_op_def *d = fg_op_find("", op);
-    assert_non_null(d);
-    fg_node node = {.op_type = (char *)op, .opset = opset, .n_in = n_in, .n_out = n_out, .n_attrs = n_attrs,
-                    .attrs = attrs};
-    fg_tensor *ptrs[8] = {0};
-    fg_err e = {0};
-    for (int i = 0; i < n_in; i++)
-        ptrs[i] = in[i];
-    for (int i = 0; i < n_out; i++) {
-        memset(&out[i], 0, sizeof out[i]);
-        ptrs[n_in + i] = &out[i];
-    }
-    fg_kctx c = {.node = &node, .opset = opset, .n_in = n_in, .n_out = n_out, .in = ptrs, .out = ptrs + n_in,
-                 .n_threads = nt, .need_value = -1, .err = &e};
-    int rc = d->infer(&c);
-    if (need_value)
-        *need_value = c.need_value;
-    if (rc < 0)
-        return rc;
-    for (int i = 0; i < n_out; i++)
-        out[i].data = calloc((size_t)fg_tensor_numel(&out[i]) + 1, fg_dtype_size(out[i].dtype));
-    if (d->prepare && (rc = d->prepare(&c)) < 0)
-        return rc;
-    if (c.scratch_len)
-        c.scratch = malloc(c.scratch_len);
-    rc = d->run(&c);
-    if (d->release && c.state)
-        d->release(c.state);
-    free(c.scratch);
-    if (rc < 0)
-        fprintf(stderr, "%s\n", e.msg);
-    return rc;
-}
-
-static void free_outs(fg_tensor *out, int n) {
-    for (int i = 0; i < n; i++)
-        free(out[i].data);
-}
-
-static float *randf(int64_t n, unsigned seed, float lo, float hi) {
-    float *x = malloc((size_t)n * sizeof *x);
-    srand(seed);
-    for (int64_t i = 0; i < n; i++)
-        x[i] = lo + (hi - lo) * (float)rand() / (float)RAND_MAX;
-    return x;
+/* Outputs' data are malloc'd on success (free with free_outs); *need_value receives the kernel's
+ * request, if any (run_kernel). */
+static int run_op(const char *op, int opset, fg_attr *attrs, int n_attrs, fg_tensor **in, int n_in, fg_tensor *out,
+                  int n_out, int nt, int *need_value) {
+    return run_kernel(op, opset, attrs, n_attrs, in, n_in, out, n_out,
+                      &(kernel_env){.n_threads = nt, .need_value = need_value});
 }
 
 static void assert_close(const float *got, const double *want, int64_t n) {
