@@ -3,6 +3,7 @@
 # everything is present. Run as root (or with sudo) on Debian 12.
 #   scripts/setup.sh            build + test dependencies
 #   scripts/setup.sh --models   also python3-torch & co. for models/make_models.py (heavy; not for CI)
+#   scripts/setup.sh --bench    also Node.js and npm, then the peer (onnxruntime-node) into bench/
 set -euo pipefail
 
 pkgs=(
@@ -10,15 +11,25 @@ pkgs=(
   libdnnl-dev libprotobuf-c-dev protobuf-c-compiler libonnx-dev libonnx-testdata
   libcmocka-dev zlib1g-dev libssl-dev libcjson-dev
 )
-if [[ "${1:-}" == "--models" ]]; then
-  pkgs+=(python3-torch python3-torchvision python3-sklearn python3-numpy)
-fi
+bench=0
+for arg in "$@"; do
+  case "$arg" in
+    --models) pkgs+=(python3-torch python3-torchvision python3-sklearn python3-numpy python3-onnx) ;;
+    --bench) bench=1; command -v node >/dev/null || pkgs+=(nodejs); command -v npm >/dev/null || pkgs+=(npm) ;;
+    *) echo "setup.sh: unknown option '$arg' (--models, --bench)" >&2; exit 2 ;;
+  esac
+done
+# the peer for benchmarks: onnxruntime-node from npm (its install script only fetches GPU providers)
+install_bench() {
+  [[ $bench -eq 1 && ! -d "$(dirname "$0")/../bench/node_modules/onnxruntime-node" ]] || return 0
+  (cd "$(dirname "$0")/../bench" && npm ci --ignore-scripts --no-audit --no-fund >/dev/null)
+}
 
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-[[ ${#missing[@]} -eq 0 ]] && exit 0
+if [[ ${#missing[@]} -eq 0 ]]; then install_bench; exit 0; fi
 
 if [[ $(id -u) -ne 0 ]]; then
   if command -v sudo >/dev/null; then SUDO=sudo; else
@@ -28,3 +39,4 @@ echo "setup.sh: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+install_bench
