@@ -27,7 +27,16 @@ static int convert_attr(const Onnx__AttributeProto *ap, fg_attr *a, fg_err *e) {
     memset(a, 0, sizeof *a);
     a->name = fg_xstrdup(ap->name ? ap->name : "");
     a->type = (fg_attr_type)ap->type;
-    switch (ap->type) {
+    if (!ap->has_type || ap->type == ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__UNDEFINED) {
+        /* some exporters omit the type: take it from the one value field that is set, so the typed
+         * accessors (fg_attr_i, ...) and presence checks (fg_attr_get) always agree */
+        a->type = ap->has_f ? FG_ATTR_FLOAT : ap->has_i ? FG_ATTR_INT : ap->has_s ? FG_ATTR_STRING
+                  : ap->t ? FG_ATTR_TENSOR : ap->g ? FG_ATTR_GRAPH : ap->n_floats ? FG_ATTR_FLOATS
+                  : ap->n_ints ? FG_ATTR_INTS : ap->n_strings ? FG_ATTR_STRINGS : FG_ATTR_UNDEF;
+        if (a->type == FG_ATTR_UNDEF)
+            return fg_err_set(e, FG_EFORMAT, "attribute '%s' has neither a type nor a value", a->name);
+    }
+    switch ((int)a->type) {
     case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT: a->f = ap->f; break;
     case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT: a->i = ap->i; break;
     case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING:

@@ -794,6 +794,8 @@ static int infer_concat(fg_kctx *c) {
     const fg_attr *aa = fg_attr_get(c->node, "axis");
     if (!aa && c->opset >= 4)
         return FG_KERR(c, FG_EINVAL, "attribute axis is required");
+    if (aa && aa->type != FG_ATTR_INT) /* run reads it with fg_attr_i: both must see the same axis */
+        return FG_KERR(c, FG_EINVAL, "attribute axis must be an int");
     int axis, rc = fg_norm_axis(c, aa ? aa->i : 1, f->rank, &axis);
     if (rc < 0)
         return rc;
@@ -894,6 +896,8 @@ static int split_sizes(fg_kctx *c, int *axis, int64_t *sz) {
     if (n < 0) {
         int64_t parts = c->n_out;
         const fg_attr *no = c->opset >= 18 ? fg_attr_get(c->node, "num_outputs") : NULL;
+        if (no && no->type != FG_ATTR_INT)
+            return FG_KERR(c, FG_EINVAL, "attribute num_outputs must be an int");
         if (no) {
             if (no->i != c->n_out)
                 return FG_KERR(c, FG_EINVAL, "num_outputs is %lld but the node has %d outputs", (long long)no->i, c->n_out);

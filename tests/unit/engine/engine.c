@@ -258,6 +258,31 @@ static void shape_from_input_values_keys_the_plan(void **st) {
     fg_model_free(m);
 }
 
+/* A fuzzer-found model whose Concat 'axis' attribute lacks its type field: shape inference read the
+ * value (0) while the kernel's typed read fell back to the default (1), and the copy overran. The loader
+ * now takes the type from the value that is set. */
+static void regression_concat_axis_without_attribute_type(void **st) {
+    (void)st;
+    fg_model *m = load_ok(FG_SOURCE_DIR "/tests/fuzz/corpus/onnx_load/regress_concat_untyped_axis.onnx");
+    fg_err e = {0};
+    fg_session *s = fg_session_new(m, NULL, &e);
+    float a[8], b[8];
+    for (int i = 0; i < 8; i++) {
+        a[i] = (float)i;
+        b[i] = (float)(100 + i);
+    }
+    fg_tensor in[2] = {{.dtype = FG_F32, .rank = 3, .dims = {2, 2, 2}, .data = a},
+                       {.dtype = FG_F32, .rank = 3, .dims = {2, 2, 2}, .data = b}};
+    fg_tensor out;
+    if (fg_session_run(s, in, 2, &out, 1, &e) < 0)
+        fail_msg("%s", e.msg);
+    assert_int_equal(out.dims[0], 4);
+    assert_int_equal(out.dims[1], 2);
+    assert_true(((float *)out.data)[8] == 100.f);
+    fg_session_free(s);
+    fg_model_free(m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(digits_mlp_matches_torch_logits),
@@ -273,6 +298,7 @@ int main(void) {
         cmocka_unit_test(load_lists_every_unsupported_op_once),
         cmocka_unit_test(load_rejects_dangling_node_input),
         cmocka_unit_test(shape_from_input_values_keys_the_plan),
+        cmocka_unit_test(regression_concat_axis_without_attribute_type),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
