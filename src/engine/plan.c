@@ -395,6 +395,9 @@ fg_plan *fg_plan_build(const fg_graph *g, const fg_tensor *in, const bool *value
             for (int k = 1; k < n->n_in; k++)
                 same &= c->in[k] && c->in[k]->rank == c->in[0]->rank && c->fmt_in[k] == c->fmt_in[0] &&
                         memcmp(c->in[k]->dims, c->in[0]->dims, sizeof(int64_t) * (size_t)c->in[0]->rank) == 0;
+            /* outputs keep the format only where it exists for them (Cast or Equal make other dtypes) */
+            for (int k = 0; k < n->n_out; k++)
+                same &= !c->out[k] || c->out[k]->dtype == FG_F32;
             for (int k = 0; k < n->n_in; k++)
                 c->fmt_in[k] = same ? c->fmt_in[0] : FG_FMT_PLAIN;
             for (int k = 0; k < n->n_out; k++)
