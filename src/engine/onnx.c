@@ -284,6 +284,19 @@ int fg_onnx_to_graph(const void *buf, size_t len, fg_graph *g, fg_err *e) {
             }
         }
         n->op = fg_op_find(n->domain, n->op_type);
+        if (n->op) {
+            int need = fg_op_required_inputs(n->op_type, n->opset);
+            for (int k = 0; k < need; k++)
+                if (k >= n->n_in || n->in[k] < 0) {
+                    rc = fg_err_set(e, FG_EFORMAT, "%s: input %d is required (opset %d)", fg_node_desc(n), k,
+                                    n->opset);
+                    goto out;
+                }
+            if (n->n_out < 1 || n->out[0] < 0) {
+                rc = fg_err_set(e, FG_EFORMAT, "%s: has no output", fg_node_desc(n));
+                goto out;
+            }
+        }
         bool listed = false;
         if (!n->op && strcmp(n->op_type, "Constant") != 0) {
             char key[300];

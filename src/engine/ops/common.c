@@ -18,6 +18,30 @@ const fg_op_def *fg_op_find(const char *domain, const char *op_type) {
     return NULL;
 }
 
+/* Inputs ONNX requires of each op from the opset given on (entries of one op in rising opsets: the last
+ * that applies wins); kernels may index those without checks. */
+static const struct {
+    const char *type;
+    int n, since;
+} required_inputs[] = {
+    {"Add", 2, 1}, {"Sub", 2, 1}, {"Mul", 2, 1}, {"Div", 2, 1}, {"Pow", 2, 1}, {"Mod", 2, 1}, {"PRelu", 2, 1},
+    {"Equal", 2, 1}, {"Less", 2, 1}, {"Greater", 2, 1}, {"LessOrEqual", 2, 1}, {"GreaterOrEqual", 2, 1},
+    {"And", 2, 1}, {"Or", 2, 1}, {"Xor", 2, 1}, {"CastLike", 2, 1}, {"Where", 3, 1}, {"MatMul", 2, 1},
+    {"Gemm", 2, 1}, {"Conv", 2, 1}, {"ConvTranspose", 2, 1}, {"BatchNormalization", 5, 1},
+    {"InstanceNormalization", 3, 1}, {"LayerNormalization", 2, 1}, {"Expand", 2, 1}, {"Tile", 2, 1},
+    {"Gather", 2, 1}, {"GatherElements", 2, 1}, {"Range", 3, 1}, {"OneHot", 3, 1}, {"CumSum", 2, 1},
+    {"Reshape", 2, 5}, {"Slice", 3, 10}, {"Pad", 2, 11}, {"Upsample", 2, 9}, {"Resize", 2, 10}, {"Resize", 1, 13},
+    {"TopK", 2, 10}, {"Unsqueeze", 2, 13},
+};
+
+int fg_op_required_inputs(const char *type, int opset) {
+    int n = 1;
+    for (size_t i = 0; i < sizeof required_inputs / sizeof required_inputs[0]; i++)
+        if (strcmp(required_inputs[i].type, type) == 0 && opset >= required_inputs[i].since)
+            n = required_inputs[i].n;
+    return n;
+}
+
 int fg_kerr(fg_kctx *c, int code, const char *fmt, ...) {
     char msg[FG_ERR_MSG_MAX];
     va_list ap;

@@ -84,6 +84,10 @@ typedef struct fg_op_def {
     void (*formats)(fg_kctx *c);
 } fg_op_def;
 
+/* How many leading inputs op `type` must have at `opset` (ONNX's schema); the loader rejects nodes with
+ * fewer, so kernels may index those inputs without checking. */
+int fg_op_required_inputs(const char *type, int opset);
+
 /* Looks up the kernel for (domain, op_type); NULL when unsupported. */
 const fg_op_def *fg_op_find(const char *domain, const char *op_type);
 

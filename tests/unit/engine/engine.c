@@ -283,6 +283,16 @@ static void regression_concat_axis_without_attribute_type(void **st) {
     fg_model_free(m);
 }
 
+/* A fuzzer-found ReduceMean whose data input name is empty (read as an absent optional input): the
+ * kernel dereferenced it. The loader now rejects nodes missing inputs their op requires. */
+static void regression_required_input_missing_is_a_load_error(void **st) {
+    (void)st;
+    fg_err e = {0};
+    assert_null(fg_model_load(FG_SOURCE_DIR "/tests/fuzz/corpus/onnx_load/regress_reduce_missing_input.onnx", NULL, &e));
+    assert_int_equal(e.code, FG_EFORMAT);
+    assert_non_null(strstr(e.msg, "ReduceMean node: input 0 is required"));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(digits_mlp_matches_torch_logits),
@@ -299,6 +309,7 @@ int main(void) {
         cmocka_unit_test(load_rejects_dangling_node_input),
         cmocka_unit_test(shape_from_input_values_keys_the_plan),
         cmocka_unit_test(regression_concat_axis_without_attribute_type),
+        cmocka_unit_test(regression_required_input_missing_is_a_load_error),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
