@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/alloc.h"
 #include "core/clock.h"
@@ -208,6 +209,8 @@ int fg_cmd_run(int argc, char **argv) {
             goto done;
         }
     }
+    if (threads == 0) /* the engine's default: one thread per online core; say which */
+        threads = sysconf(_SC_NPROCESSORS_ONLN) > 0 ? sysconf(_SC_NPROCESSORS_ONLN) : 1;
     fg_session_opts so = {.n_threads = (int)threads};
     s = fg_session_new(m, &so, &e);
     if (!s) {
@@ -272,7 +275,7 @@ int fg_cmd_run(int argc, char **argv) {
         printf("nodes: %zu in the model, %zu after folding and fusion\n", n_loaded, n_opt);
         printf("latency over %ld run%s: p50 %.3f ms  p99 %.3f ms  mean %.3f ms  (threads %ld)\n", repeat,
                repeat > 1 ? "s" : "", pct(lat, (int)repeat, 50), pct(lat, (int)repeat, 99), sum / (double)repeat,
-               threads ? threads : (long)0);
+               threads);
     }
     rc = 0;
 done:
