@@ -334,6 +334,48 @@ def make_bench(out):
     print(f"bert_mini: {os.path.getsize(path)} bytes")
 
 
+class Blocks(nn.Module):
+    """A small CNN that walks every layout path of the engine's planner: a 3-channel input (plain), 16-
+    and 32-channel stages (channel-blocked), a 24-channel stage between them (not a multiple of 16),
+    residual adds, ReLU and ReLU6 (Clip), a depthwise conv, max pooling, global average pooling and a
+    linear head."""
+
+    def __init__(self):
+        super().__init__()
+        c = nn.Conv2d
+        self.stem = nn.Sequential(c(3, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU())
+        self.res1 = nn.Sequential(c(16, 16, 3, padding=1), nn.ReLU(), c(16, 16, 3, padding=1))
+        self.to24 = nn.Sequential(c(16, 24, 1), nn.ReLU6())
+        self.dw = nn.Sequential(c(24, 24, 3, padding=1, groups=24), nn.ReLU6())
+        self.to32 = nn.Sequential(c(24, 32, 3, stride=2, padding=1), nn.ReLU())
+        self.pool = nn.MaxPool2d(2)
+        self.res2 = nn.Sequential(c(32, 32, 3, padding=1), nn.ReLU(), c(32, 32, 1))
+        self.head = nn.Linear(32, 10)
+
+    def forward(self, x):
+        h = self.stem(x)
+        h = torch.relu(h + self.res1(h))
+        h = self.to24(h)
+        h = self.dw(h) + h
+        h = self.pool(self.to32(h))
+        h = torch.relu(h + self.res2(h))
+        return self.head(torch.flatten(nn.functional.adaptive_avg_pool2d(h, 1), 1))
+
+
+def make_blocks(out):
+    """models/blocks.onnx with blocks_input.npy / blocks_expected.npy (batch 2): random weights, for
+    checking the engine's layouts and fusions against torch. Small enough to commit."""
+    set_determinism(SEED)
+    m = Blocks()
+    gen = torch.Generator().manual_seed(SEED)
+    calibrate_batchnorm(m, torch.randn(8, 3, 16, 16, generator=gen))
+    x = torch.randn(2, 3, 16, 16, generator=gen)
+    path = os.path.join(out, "blocks.onnx")
+    export(m, x, path, ["input"], ["logits"], opset=13)
+    save_example(out, "blocks", x, m)
+    print(f"blocks: {os.path.getsize(path)} bytes")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--bench", action="store_true",
@@ -343,6 +385,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     print(f"torch {torch.__version__}, numpy {np.__version__}", file=sys.stderr)
     make_digits(args.out)
+    make_blocks(args.out)
     if args.bench:
         make_bench(os.path.join(args.out, "bench"))
 
