@@ -37,7 +37,8 @@ char *fg_xstrdup(const char *s) {
 
 char *fg_xstrndup(const char *s, size_t len) {
     char *d = fg_xmalloc(len + 1);
-    memcpy(d, s, len);
+    if (len) /* an empty slice may have s == NULL (protobuf-c's empty bytes field): memcpy forbids that */
+        memcpy(d, s, len);
     d[len] = '\0';
     return d;
 }

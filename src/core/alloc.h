@@ -15,7 +15,8 @@ void *fg_xcalloc(size_t n, size_t size);
 void *fg_xrealloc(void *p, size_t n);
 /* strdup that aborts on failure (NULL in, NULL out); caller frees with free(). */
 char *fg_xstrdup(const char *s);
-/* Duplicates len bytes of s as a NUL-terminated string; caller frees with free(). */
+/* Duplicates len bytes of s as a NUL-terminated string (s may be NULL when len is 0); caller frees with
+ * free(). */
 char *fg_xstrndup(const char *s, size_t len);
 /* Allocates n bytes aligned to 64 (cache line, AVX-512); NULL on failure; free with free(). */
 void *fg_aligned_alloc(size_t n);

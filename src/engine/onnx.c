@@ -284,8 +284,11 @@ int fg_onnx_to_graph(const void *buf, size_t len, fg_graph *g, fg_err *e) {
             }
         }
         n->op = fg_op_find(n->domain, n->op_type);
-        if (n->op) {
-            int need = fg_op_required_inputs(n->op_type, n->opset);
+        /* only ai.onnx's Constant becomes a value below: one of another domain is an unsupported op, not
+         * a node without a kernel left in the graph */
+        bool constant = !n->op && is_default_domain(n->domain) && strcmp(n->op_type, "Constant") == 0;
+        if (n->op || constant) {
+            int need = n->op ? fg_op_required_inputs(n->op_type, n->opset) : 0;
             for (int k = 0; k < need; k++)
                 if (k >= n->n_in || n->in[k] < 0) {
                     rc = fg_err_set(e, FG_EFORMAT, "%s: input %d is required (opset %d)", fg_node_desc(n), k,
@@ -298,7 +301,7 @@ int fg_onnx_to_graph(const void *buf, size_t len, fg_graph *g, fg_err *e) {
             }
         }
         bool listed = false;
-        if (!n->op && strcmp(n->op_type, "Constant") != 0) {
+        if (!n->op && !constant) {
             char key[300];
             snprintf(key, sizeof key, "%s%s%s", is_default_domain(n->domain) ? "" : n->domain,
                      is_default_domain(n->domain) ? "" : ".", n->op_type);

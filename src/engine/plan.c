@@ -85,16 +85,24 @@ static int call_infer(fg_kctx *c, size_t max_bytes) {
         if (fg_dtype_size(o->dtype) == 0)
             return fg_err_set(c->err, FG_EUNSUPPORTED, "%s: output %d has unsupported dtype %s",
                               fg_node_desc(c->node), k, fg_dtype_name(o->dtype));
-        double bytes = (double)fg_dtype_size(o->dtype);
+        double bytes = (double)fg_dtype_size(o->dtype), span = bytes;
         for (int d = 0; d < o->rank; d++) {
             if (o->dims[d] < 0)
                 return fg_err_set(c->err, FG_ESHAPE, "%s: inferred a negative dimension for output %d",
                                   fg_node_desc(c->node), k);
             bytes *= (double)o->dims[d];
+            span *= o->dims[d] ? (double)o->dims[d] : 1;
         }
         if (bytes > (double)max_bytes)
             return fg_err_set(c->err, FG_ENOMEM, "%s: output %d would need %.0f bytes (limit %zu)",
                               fg_node_desc(c->node), k, bytes, max_bytes);
+        /* kernels loop over and build index tables along the other dims of an empty tensor too (Resize
+         * to [2^32,1,0,40]): bound those as if the zero dims were 1, so no loop outruns the limit */
+        if (span > (double)max_bytes) {
+            char sh[160];
+            return fg_err_set(c->err, FG_ENOMEM, "%s: output %d is empty but its shape %s exceeds the limit of %zu "
+                              "bytes", fg_node_desc(c->node), k, fg_shape_str(o, sh, sizeof sh), max_bytes);
+        }
     }
     return 0;
 }

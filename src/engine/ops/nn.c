@@ -336,8 +336,17 @@ static int post_get(fg_kctx *c, nn_post *p) {
             return FG_KERR(c, FG_ESHAPE, "residual does not broadcast to the result's shape");
         p->res = (int)r;
     }
-    if (fg_attr_i(c->node, FG_ATTR_BIAS, 0) && fg_in(c, 2))
+    const fg_tensor *b = fg_in(c, 2), *y = c->out[0];
+    if (fg_attr_i(c->node, FG_ATTR_BIAS, 0) && b) {
+        /* fusion only sets this on an [N] float row, but a model file may carry the attribute on anything:
+         * the bias is added per output row, so check it is one */
+        if (b->dtype != y->dtype || fg_tensor_numel(b) != (y->rank ? y->dims[y->rank - 1] : 1)) {
+            char sh[160];
+            return FG_KERR(c, FG_ESHAPE, "fused bias is %s %s, not one %s row of the result",
+                           fg_dtype_name(b->dtype), fg_shape_str(b, sh, sizeof sh), fg_dtype_name(y->dtype));
+        }
         p->bias = 2;
+    }
     return 0;
 }
 
@@ -2240,7 +2249,8 @@ static int run_lrn(fg_kctx *c) {
     const float *xp = x->data;
     float *yp = c->out[0]->data;
     float k = alpha / (float)size;
-#pragma omp parallel for collapse(2) num_threads(nthreads(c)) if (n * ch * inner * size > NN_PAR_MIN)
+    int64_t win = size < ch ? size : ch; /* channels summed per output; size itself may be huge */
+#pragma omp parallel for collapse(2) num_threads(nthreads(c)) if (n * ch * inner * win > NN_PAR_MIN)
     for (int64_t b = 0; b < n; b++)
         for (int64_t ci = 0; ci < ch; ci++) {
             int64_t c0 = ci - lo < 0 ? 0 : ci - lo, c1 = ci + hi >= ch ? ch - 1 : ci + hi;

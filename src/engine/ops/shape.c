@@ -497,7 +497,9 @@ static int infer_reshape(fg_kctx *c) {
         }
         if (sh[i] < 0)
             return FG_KERR(c, FG_EINVAL, "shape[%d] is %lld", i, (long long)sh[i]);
-        known *= sh[i];
+        /* saturates instead of overflowing: a saturated product never equals the input's count, and a
+         * later 0 still makes it 0 */
+        known = sh[i] && known > INT64_MAX / sh[i] ? INT64_MAX : known * sh[i];
     }
     int64_t total = fg_tensor_numel(x);
     if (infer_at >= 0) {
@@ -717,6 +719,8 @@ static int d2s_check(fg_kctx *c, int64_t *b) {
     *b = fg_attr_i(c->node, "blocksize", 0);
     if (*b <= 0)
         return FG_KERR(c, FG_EINVAL, "blocksize must be positive");
+    if (*b > (int64_t)1 << 31) /* so that blocksize^2 fits int64 */
+        return FG_KERR(c, FG_EINVAL, "blocksize %lld is too large", (long long)*b);
     if (x->rank != 4)
         return FG_KERR(c, FG_ESHAPE, "input must be 4-D, got rank %d", x->rank);
     return 0;
@@ -765,6 +769,8 @@ static int infer_s2d(fg_kctx *c) {
     if (x->dims[2] % b || x->dims[3] % b)
         return FG_KERR(c, FG_ESHAPE, "height %lld and width %lld must be divisible by blocksize %lld",
                        (long long)x->dims[2], (long long)x->dims[3], (long long)b);
+    if (x->dims[1] > INT64_MAX / (b * b)) /* possible when the spatial dims are 0 */
+        return FG_KERR(c, FG_ENOMEM, "%lld channels times blocksize^2 overflow", (long long)x->dims[1]);
     int64_t d[4] = {x->dims[0], x->dims[1] * b * b, x->dims[2] / b, x->dims[3] / b};
     fg_set_shape(c->out[0], x->dtype, 4, d);
     return 0;
@@ -921,6 +927,8 @@ static int split_sizes(fg_kctx *c, int *axis, int64_t *sz) {
     for (int i = 0; i < n; i++) {
         if (sz[i] < 0)
             return FG_KERR(c, FG_EINVAL, "split[%d] is negative", i);
+        if (sz[i] > dim - sum) /* compared before adding: huge sizes would overflow the sum */
+            return FG_KERR(c, FG_ESHAPE, "split sums to more than the size %lld of axis %d", (long long)dim, *axis);
         sum += sz[i];
     }
     if (sum != dim)
@@ -1310,6 +1318,8 @@ static int infer_tile(fg_kctx *c) {
     for (int i = 0; i < n; i++) {
         if (rep[i] < 0)
             return FG_KERR(c, FG_EINVAL, "repeats[%d] is negative", i);
+        if (x->dims[i] && rep[i] > INT64_MAX / x->dims[i]) /* the planner's size limit rejects less, later */
+            return FG_KERR(c, FG_ENOMEM, "repeats[%d] = %lld overflows axis %d", i, (long long)rep[i], i);
         d[i] = x->dims[i] * rep[i];
     }
     fg_set_shape(c->out[0], x->dtype, n, d);
@@ -1578,6 +1588,10 @@ static int pad_params(fg_kctx *c, pad_p *p) {
         int a;
         if ((rc = fg_norm_axis(c, ax[i], r, &a)) < 0)
             return rc;
+        /* larger pads could never fit the size limit, and would overflow the sum below */
+        for (int k = i; k <= i + na; k += na) /* the axis's begin and end pads */
+            if (pads[k] > ((int64_t)1 << 40) || pads[k] < -((int64_t)1 << 40))
+                return FG_KERR(c, FG_EINVAL, "pads[%d] = %lld is out of range", k, (long long)pads[k]);
         p->pb[a] = pads[i];
         p->pe[a] = pads[i + na];
     }
@@ -1828,6 +1842,8 @@ static int resize_params(fg_kctx *c, rs_params *p) {
             if (nr != 2 * na)
                 return FG_KERR(c, FG_EINVAL, "roi has %d values for %d axes", nr, na);
             for (int i = 0; i < na; i++) {
+                if (!isfinite(rv[i]) || !isfinite(rv[i + na]))
+                    return FG_KERR(c, FG_EINVAL, "roi of axis %d is not finite", (int)axes[i]);
                 p->ax[axes[i]].roi0 = rv[i];
                 p->ax[axes[i]].roi1 = rv[i + na];
             }
@@ -1847,7 +1863,11 @@ static int resize_params(fg_kctx *c, rs_params *p) {
                 }
                 for (int i = 0; i < na; i++) {
                     sc[i] = s;
-                    sz[i] = (int64_t)floor(s * (double)x->dims[axes[i]] + 0.5);
+                    double v = floor(s * (double)x->dims[axes[i]] + 0.5);
+                    if (!(v < 0x1p62)) /* one huge size scales the other axes past int64 */
+                        return FG_KERR(c, FG_EINVAL, "sizes with policy %s give axis %d a size of %g", pol,
+                                       (int)axes[i], v);
+                    sz[i] = (int64_t)v;
                 }
                 ns = na;
             }
@@ -1868,7 +1888,11 @@ static int resize_params(fg_kctx *c, rs_params *p) {
             a->scale = sc[i];
             a->len_res = sc[i] * (double)a->in;
             double span = p->ctm == CT_TF_CROP ? a->roi1 - a->roi0 : 1;
-            a->out = nz ? sz[i] : (int64_t)floor(a->len_res * span);
+            double out = floor(a->len_res * span);
+            if (!nz && !(out >= 0 && out < 0x1p62)) /* NaN too: converting those to int64 is undefined */
+                return FG_KERR(c, FG_EINVAL, "scale %g on axis %d gives an output size of %g", sc[i], (int)axes[i],
+                               out);
+            a->out = nz ? sz[i] : (int64_t)out;
             if (nz)
                 a->len_res = (double)a->out;
         } else {
@@ -1989,6 +2013,9 @@ static int rs_build(const rs_params *p, int axis, int64_t stride, rs_table *t, i
             t->oob[o] = 1;
             *any_oob = 1;
         }
+        /* only a tf_crop_and_resize roi reaches beyond [-1, last + 1] (such outputs take the extrapolation
+         * value): clamped so that converting x to an index below stays defined for any finite roi */
+        x = x < -2 ? -2 : x > (double)last + 2 ? (double)last + 2 : x;
         if (p->mode == RS_NEAREST) {
             int64_t i = rs_nearest(p, a, x);
             io[0] = i < 0 ? 0 : i > last ? last : i;

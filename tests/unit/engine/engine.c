@@ -293,6 +293,120 @@ static void regression_required_input_missing_is_a_load_error(void **st) {
     assert_non_null(strstr(e.msg, "ReduceMean node: input 0 is required"));
 }
 
+/* A fuzzer-found ReduceLogSum whose 'axes' attribute is typed STRING with no value: protobuf-c leaves the
+ * empty bytes field NULL and the loader's string copy passed it to memcpy (undefined behaviour). The
+ * model loads; a string 'axes' is not the ints the kernel reads, so it reduces over all axes. */
+static void regression_empty_string_attribute_loads(void **st) {
+    (void)st;
+    fg_model *m = load_ok(FG_SOURCE_DIR "/tests/fuzz/corpus/onnx_load/regress_empty_string_attribute.onnx");
+    fg_err e = {0};
+    fg_session *s = fg_session_new(m, NULL, &e);
+    float x[7 * 4 * 5];
+    for (int i = 0; i < 7 * 4 * 5; i++)
+        x[i] = 1.f;
+    fg_tensor in = {.dtype = FG_F32, .rank = 3, .dims = {7, 4, 5}, .data = x};
+    fg_tensor out;
+    if (fg_session_run(s, &in, 1, &out, 1, &e) < 0)
+        fail_msg("%s", e.msg);
+    assert_int_equal(out.rank, 3);
+    assert_int_equal(fg_tensor_numel(&out), 1);
+    assert_float_equal(((float *)out.data)[0], logf(140.f), 1e-5);
+    fg_session_free(s);
+    fg_model_free(m);
+}
+
+/* Runs the one-input model at path on zeros of shape dims and returns the error code, leaving the message in *e. */
+static int run_zeros(const char *path, int rank, const int64_t *dims, fg_err *e) {
+    fg_model *m = load_ok(path);
+    fg_session *s = fg_session_new(m, NULL, e);
+    assert_non_null(s);
+    float x[64] = {0};
+    fg_tensor in = {.dtype = FG_F32, .rank = rank, .data = x}, out;
+    for (int i = 0; i < rank; i++)
+        in.dims[i] = dims[i];
+    assert_true(fg_tensor_numel(&in) <= 64);
+    int rc = fg_session_run(s, &in, 1, &out, 1, e);
+    fg_session_free(s);
+    fg_model_free(m);
+    return rc;
+}
+
+/* A fuzzer-found Constant node in a non-default domain: it was neither listed as unsupported nor turned
+ * into a value, so the planner called the kernel of a node that has none (NULL op). */
+static void regression_foreign_domain_constant_is_unsupported(void **st) {
+    (void)st;
+    fg_err e = {0};
+    assert_null(
+        fg_model_load(FG_SOURCE_DIR "/tests/fuzz/corpus/onnx_load/regress_foreign_domain_constant.onnx", NULL, &e));
+    assert_int_equal(e.code, FG_EUNSUPPORTED);
+    assert_non_null(strstr(e.msg, ": unsupported op: com.example.Constant"));
+}
+
+/* A fuzzer-found cubic Resize with scale 1.8e20: the output size was converted from double to int64
+ * out of range (undefined behaviour) before the planner's size limit could see it. */
+static void regression_resize_scale_overflow(void **st) {
+    (void)st;
+    fg_err e = {0};
+    assert_int_equal(run_zeros(FG_SOURCE_DIR "/tests/fuzz/corpus/onnx_load/regress_resize_scale_overflow.onnx", 4,
+                               (int64_t[]){1, 1, 4, 4}, &e), FG_EINVAL);
+    assert_non_null(strstr(e.msg, "scale 1.84468e+20 on axis 1 gives an output size of 1.84468e+20"));
+}
+
+/* A fuzzer-found Split whose sizes 8.1e18 + 7.2e18 overflowed int64 while being summed. */
+static void regression_split_sizes_overflow(void **st) {
+    (void)st;
+    fg_err e = {0};
+    assert_int_equal(run_zeros(FG_SOURCE_DIR "/tests/fuzz/corpus/onnx_load/regress_split_sizes_overflow.onnx", 1,
+                               (int64_t[]){0}, &e), FG_ESHAPE);
+    assert_non_null(strstr(e.msg, "split sums to more than the size 0 of axis 0"));
+}
+
+/* A fuzzer-found Reshape of [2,3,4] to [2, 8.2e18, 117]: the product of the target dims overflowed (and
+ * could wrap to the input's count, accepting a bogus shape). */
+static void regression_reshape_shape_overflow(void **st) {
+    (void)st;
+    fg_err e = {0};
+    assert_int_equal(run_zeros(FG_SOURCE_DIR "/tests/fuzz/corpus/onnx_load/regress_reshape_shape_overflow.onnx", 3,
+                               (int64_t[]){2, 3, 4}, &e), FG_ESHAPE);
+    assert_non_null(strstr(e.msg, "cannot reshape [2,3,4] to [2,8174999064253825023,117]"));
+}
+
+/* A fuzzer-found Resize to sizes [2^32,1,0,40]: the output is empty, so within the size limit, but the
+ * kernel's index tables along the other axes asked for 16 GiB (and [2e8,0,46,3] looped for minutes).
+ * The planner bounds an empty output's dims as if its zero dims were 1. */
+static void regression_empty_output_with_huge_dims(void **st) {
+    (void)st;
+    fg_err e = {0};
+    assert_int_equal(run_zeros(FG_SOURCE_DIR "/tests/fuzz/corpus/onnx_load/regress_resize_empty_huge_output.onnx", 4,
+                               (int64_t[]){1, 1, 4, 4}, &e), FG_ENOMEM);
+    assert_non_null(strstr(e.msg, "output 0 is empty but its shape [4294967296,1,0,40] exceeds the limit"));
+}
+
+/* A MatMul in the model file carrying the engine's internal _fg_bias attribute with a [1] bias for 1024
+ * columns (found by a crafted model while fuzzing): the fused post-op added 1024 bias values per row,
+ * reading past the tensor. The kernel now checks the bias is one row of the result. */
+static void regression_model_sets_fused_bias_attribute(void **st) {
+    (void)st;
+    fg_err e = {0};
+    assert_int_equal(run_zeros(FG_SOURCE_DIR "/tests/fuzz/corpus/onnx_load/regress_matmul_model_sets_fused_bias.onnx",
+                               2, (int64_t[]){2, 3}, &e), FG_ESHAPE);
+    assert_non_null(strstr(e.msg, "fused bias is float32 [1], not one float32 row of the result"));
+}
+
+/* A fuzzer-found tf_crop_and_resize Resize with a NaN in roi: the sampling coordinate was NaN and its
+ * conversion to an index undefined. A non-finite roi is now an error; a finite but huge one (+-1e30) only
+ * samples outside the input, which takes the extrapolation value, so the coordinate is clamped. */
+static void regression_resize_roi_not_finite_or_huge(void **st) {
+    (void)st;
+    fg_err e = {0};
+    assert_int_equal(run_zeros(FG_SOURCE_DIR "/tests/fuzz/corpus/onnx_load/regress_resize_roi_nan.onnx", 4,
+                               (int64_t[]){1, 1, 4, 4}, &e), FG_EINVAL);
+    assert_non_null(strstr(e.msg, "roi of axis 1 is not finite"));
+    if (run_zeros(FG_SOURCE_DIR "/tests/fuzz/corpus/onnx_load/regress_resize_roi_huge.onnx", 4,
+                  (int64_t[]){1, 1, 4, 4}, &e) < 0)
+        fail_msg("%s", e.msg);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(digits_mlp_matches_torch_logits),
@@ -310,6 +424,14 @@ int main(void) {
         cmocka_unit_test(shape_from_input_values_keys_the_plan),
         cmocka_unit_test(regression_concat_axis_without_attribute_type),
         cmocka_unit_test(regression_required_input_missing_is_a_load_error),
+        cmocka_unit_test(regression_empty_string_attribute_loads),
+        cmocka_unit_test(regression_foreign_domain_constant_is_unsupported),
+        cmocka_unit_test(regression_resize_scale_overflow),
+        cmocka_unit_test(regression_split_sizes_overflow),
+        cmocka_unit_test(regression_reshape_shape_overflow),
+        cmocka_unit_test(regression_empty_output_with_huge_dims),
+        cmocka_unit_test(regression_model_sets_fused_bias_attribute),
+        cmocka_unit_test(regression_resize_roi_not_finite_or_huge),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -229,6 +229,21 @@ static void conv_rejects_pads_of_wrong_length(void **state) {
     assert_non_null(strstr(e.msg, "pads"));
 }
 
+/* LRN's work estimate multiplied by the size attribute, which may exceed the channels (the window is
+ * clipped): size 2^62 overflowed int64 (found by a crafted model while fuzzing). Now it just runs; alpha/size
+ * is then ~0, so y = x / bias^beta = x. */
+static void regression_lrn_huge_size(void **state) {
+    (void)state;
+    float v[3] = {1, 2, 3};
+    fg_tensor x = tens(FG_F32, 4, (int64_t[]){1, 3, 1, 1}, v), *ins[] = {&x}, y;
+    fg_attr at[] = {ai("size", (int64_t)1 << 62)};
+    fg_err e = {0};
+    assert_int_equal(run_op("LRN", at, 1, ins, 1, &y, 1, 0, &e), 0);
+    for (int i = 0; i < 3; i++)
+        assert_float_equal(((float *)y.data)[i], v[i], 1e-6);
+    free_outs(&y, 1);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(conv_depthwise_wide_planes_match_reference),
@@ -238,6 +253,7 @@ int main(void) {
         cmocka_unit_test(batchnorm_training_mode_is_unsupported),
         cmocka_unit_test(conv_rejects_group_that_does_not_divide_channels),
         cmocka_unit_test(conv_rejects_pads_of_wrong_length),
+        cmocka_unit_test(regression_lrn_huge_size),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

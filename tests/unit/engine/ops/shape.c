@@ -339,6 +339,18 @@ static void expand_and_tile_repeat_like_numpy(void **state) {
     free_outs(&y, 1);
 }
 
+/* Tile multiplied an axis by its repeats unchecked: 2^62 repeats of a 4-element axis overflowed int64
+ * before the planner's size limit could see the shape. */
+static void regression_tile_repeats_overflow(void **state) {
+    (void)state;
+    int16_t v[4] = {0};
+    int64_t rep[] = {(int64_t)1 << 62};
+    fg_tensor x = tens(FG_I16, 1, (int64_t[]){4}, v), r = tens(FG_I64, 1, (int64_t[]){1}, rep), *in[] = {&x, &r}, y;
+    fg_err e = {0};
+    assert_int_equal(run_kernel("Tile", 13, NULL, 0, in, 2, &y, 1, &(kernel_env){.err = &e}), FG_ENOMEM);
+    assert_non_null(strstr(e.msg, "repeats[0] = 4611686018427387904 overflows axis 0"));
+}
+
 static void range_counts_like_numpy(void **state) {
     (void)state;
     int64_t a = 10, b = -7, d = -3;
@@ -508,6 +520,48 @@ static void depth_to_space_modes_match_formula(void **state) {
     free(x.data);
 }
 
+/* A blocksize of 2^32 overflowed blocksize^2 (found by a crafted model while fuzzing); SpaceToDepth of an
+ * input with empty spatial dims accepts any blocksize, so its channels * blocksize^2 is checked too. */
+static void regression_depth_to_space_blocksize_overflow(void **state) {
+    (void)state;
+    float v[4] = {0};
+    fg_tensor x = tens(FG_F32, 4, (int64_t[]){1, 4, 1, 1}, v), *in[] = {&x}, y;
+    fg_attr big[] = {ai("blocksize", (int64_t)1 << 32)}, half[] = {ai("blocksize", (int64_t)1 << 31)};
+    fg_err e = {0};
+    assert_int_equal(run_kernel("DepthToSpace", 13, big, 1, in, 1, &y, 1, &(kernel_env){.err = &e}), FG_EINVAL);
+    assert_non_null(strstr(e.msg, "blocksize 4294967296 is too large"));
+    x.dims[2] = x.dims[3] = 0;
+    e = (fg_err){0};
+    assert_int_equal(run_kernel("SpaceToDepth", 13, half, 1, in, 1, &y, 1, &(kernel_env){.err = &e}), FG_ENOMEM);
+    assert_non_null(strstr(e.msg, "4 channels times blocksize^2 overflow"));
+}
+
+/* Pad added pads of 2^62 to the axis size unchecked (found by a crafted model while fuzzing): int64 overflow. */
+static void regression_pad_huge_pads(void **state) {
+    (void)state;
+    float v[9] = {0};
+    int64_t pads[] = {(int64_t)1 << 62, 0, (int64_t)1 << 62, 0};
+    fg_tensor x = tens(FG_F32, 2, (int64_t[]){3, 3}, v), p = tens(FG_I64, 1, (int64_t[]){4}, pads), *in[] = {&x, &p}, y;
+    fg_err e = {0};
+    assert_int_equal(run_kernel("Pad", 13, NULL, 0, in, 2, &y, 1, &(kernel_env){.err = &e}), FG_EINVAL);
+    assert_non_null(strstr(e.msg, "pads[0] = 4611686018427387904 is out of range"));
+}
+
+/* Resize's not_smaller policy scales every axis by the largest size ratio: sizes [2^53, 1] on a [1,1024]
+ * input gave the second axis 2^63, converted from double to int64 out of range (found by a crafted model
+ * while fuzzing). */
+static void regression_resize_policy_size_overflow(void **state) {
+    (void)state;
+    float v[1024] = {0};
+    int64_t axes[] = {2, 3}, sizes[] = {(int64_t)1 << 53, 1};
+    fg_tensor x = tens(FG_F32, 4, (int64_t[]){1, 1, 1, 1024}, v), s = tens(FG_I64, 1, (int64_t[]){2}, sizes), y;
+    fg_tensor *in[] = {&x, NULL, NULL, &s};
+    fg_attr at[] = {as("keep_aspect_ratio_policy", "not_smaller"), ais("axes", axes, 2)};
+    fg_err e = {0};
+    assert_int_equal(run_kernel("Resize", 18, at, 2, in, 4, &y, 1, &(kernel_env){.err = &e}), FG_EINVAL);
+    assert_non_null(strstr(e.msg, "sizes with policy not_smaller give axis 3 a size of 9.22337e+18"));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(transpose_matches_naive_for_every_element_size),
@@ -527,6 +581,7 @@ int main(void) {
         cmocka_unit_test(gather_takes_negative_indices_and_rejects_out_of_range),
         cmocka_unit_test(gather_elements_follows_the_axis),
         cmocka_unit_test(expand_and_tile_repeat_like_numpy),
+        cmocka_unit_test(regression_tile_repeats_overflow),
         cmocka_unit_test(range_counts_like_numpy),
         cmocka_unit_test(constant_of_shape_uses_the_value_attribute),
         cmocka_unit_test(onehot_writes_on_and_off_values),
@@ -536,6 +591,9 @@ int main(void) {
         cmocka_unit_test(resize_nearest_upsamples_any_dtype_under_threads),
         cmocka_unit_test(resize_needs_scales_or_sizes),
         cmocka_unit_test(depth_to_space_modes_match_formula),
+        cmocka_unit_test(regression_depth_to_space_blocksize_overflow),
+        cmocka_unit_test(regression_pad_huge_pads),
+        cmocka_unit_test(regression_resize_policy_size_overflow),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
