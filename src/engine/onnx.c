@@ -27,6 +27,9 @@ static int convert_attr(const Onnx__AttributeProto *ap, fg_attr *a, fg_err *e) {
     memset(a, 0, sizeof *a);
     a->name = fg_xstrdup(ap->name ? ap->name : "");
     a->type = (fg_attr_type)ap->type;
+    /* "_fg_*" attributes carry the fusion pass's decisions to the kernels; a model must not forge them */
+    if (strncmp(a->name, "_fg_", 4) == 0)
+        return fg_err_set(e, FG_EFORMAT, "attribute '%s' is reserved for frugal's own graph rewrites", a->name);
     if (!ap->has_type || ap->type == ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__UNDEFINED) {
         /* some exporters omit the type: take it from the one value field that is set, so the typed
          * accessors (fg_attr_i, ...) and presence checks (fg_attr_get) always agree */
