@@ -53,6 +53,9 @@ const char *fg_strerror(int code) {
     case FG_ENOTFOUND: return "not found";
     case FG_EINTERNAL: return "internal error";
     case FG_ENEEDVALUE: return "value needed for shape inference";
+    case FG_EFULL: return "queue full";
+    case FG_ETIMEDOUT: return "timed out";
+    case FG_ESTOPPED: return "shutting down";
     default: return "unknown error";
     }
 }

@@ -19,6 +19,9 @@ enum {
     FG_ENOTFOUND = -8,    /* a named thing does not exist */
     FG_EINTERNAL = -9,    /* a library call failed unexpectedly (oneDNN, ...) */
     FG_ENEEDVALUE = -10,  /* shape inference needs the value of a tensor that is only known at run time */
+    FG_EFULL = -11,       /* a queue is at its limit (HTTP 503) */
+    FG_ETIMEDOUT = -12,   /* a deadline passed before the work ran (HTTP 503) */
+    FG_ESTOPPED = -13,    /* the component is shutting down (HTTP 503) */
 };
 
 #define FG_ERR_MSG_MAX 1024
