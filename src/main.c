@@ -14,6 +14,7 @@ static const struct {
     const char *what;
 } cmds[] = {
     {"run", fg_cmd_run, "run a model once or repeatedly on given or random inputs; print outputs and latency"},
+    {"serve", fg_cmd_serve, "serve a model over HTTP (KServe v2 API) with Prometheus metrics"},
 };
 
 static void usage(FILE *f) {

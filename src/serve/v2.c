@@ -1432,7 +1432,8 @@ int fg_v2_encode_server_metadata(fg_v2_buf *b, const char *version, fg_err *e) {
     size_t start = b->len;
     TRY(puts_(b, "{\"name\":\"frugal\",\"version\":"));
     TRY(put_str(b, version));
-    TRY(puts_(b, ",\"extensions\":[\"binary_tensor_data\",\"model_repository\",\"statistics\"]}"));
+    /* only what the server implements; the repository and statistics extensions come with their routes */
+    TRY(puts_(b, ",\"extensions\":[\"binary_tensor_data\"]}"));
     return 0;
 nomem:
     b->len = start;

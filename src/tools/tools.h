@@ -6,4 +6,7 @@
 /* frugal run: one model, inputs from files or random, prints outputs and latency. */
 int fg_cmd_run(int argc, char **argv);
 
+/* frugal serve: one model behind the KServe v2 HTTP API, with /metrics; exits 0 on SIGTERM/SIGINT. */
+int fg_cmd_serve(int argc, char **argv);
+
 #endif
