@@ -5,6 +5,7 @@
 #include "serve/sched.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -459,23 +460,31 @@ static void wait_until(fg_sched *q, pthread_cond_t *cv, uint64_t ns) {
     }
 }
 
+/* With q->mu held: expires the requests whose deadline has passed and completes them with the lock
+ * released (their callbacks may take time or submit again). True when it completed any. */
+static bool reap_due(fg_sched *q) {
+    uint64_t now = fg_now_ns();
+    if (now < q->next_deadline)
+        return false;
+    fg_sched_req *dead = NULL;
+    expire(q, now, &dead);
+    if (!dead)
+        return false;
+    pthread_mutex_unlock(&q->mu);
+    complete_expired(dead);
+    pthread_mutex_lock(&q->mu);
+    return true;
+}
+
 static void *worker_main(void *arg) {
     instance *in = arg;
     fg_sched *q = in->q;
     int64_t mbs = q->c.max_batch_size;
     pthread_mutex_lock(&q->mu);
     for (;;) {
+        if (reap_due(q))
+            continue;
         uint64_t now = fg_now_ns();
-        if (now >= q->next_deadline) {
-            fg_sched_req *dead = NULL;
-            expire(q, now, &dead);
-            if (dead) {
-                pthread_mutex_unlock(&q->mu);
-                complete_expired(dead);
-                pthread_mutex_lock(&q->mu);
-                continue;
-            }
-        }
         if (q->st.queued_requests == 0) {
             if (q->stopping)
                 break;
@@ -532,17 +541,8 @@ static void *reaper_main(void *arg) {
     fg_sched *q = arg;
     pthread_mutex_lock(&q->mu);
     while (!q->reaper_exit) {
-        uint64_t now = fg_now_ns();
-        if (now >= q->next_deadline) {
-            fg_sched_req *dead = NULL;
-            expire(q, now, &dead);
-            if (dead) {
-                pthread_mutex_unlock(&q->mu);
-                complete_expired(dead);
-                pthread_mutex_lock(&q->mu);
-                continue;
-            }
-        }
+        if (reap_due(q))
+            continue;
         wait_until(q, &q->reap, q->next_deadline);
     }
     pthread_mutex_unlock(&q->mu);
