@@ -3,19 +3,19 @@
 # everything is present. Run as root (or with sudo) on Debian 12.
 #   scripts/setup.sh            build + test dependencies
 #   scripts/setup.sh --models   also python3-torch & co. for models/make_models.py (heavy; not for CI)
-#   scripts/setup.sh --bench    also Node.js and npm, then the peer (onnxruntime-node) into bench/
+#   scripts/setup.sh --bench    also nginx (HTTP peer), Node.js and npm, then onnxruntime-node into bench/
 set -euo pipefail
 
 pkgs=(
   build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
   libdnnl-dev libprotobuf-c-dev protobuf-c-compiler libonnx-dev libonnx-testdata
-  libcmocka-dev zlib1g-dev libssl-dev libcjson-dev curl
+  libcmocka-dev zlib1g-dev libssl-dev libcjson-dev curl wrk
 )
 bench=0
 for arg in "$@"; do
   case "$arg" in
     --models) pkgs+=(python3-torch python3-torchvision python3-sklearn python3-numpy python3-onnx) ;;
-    --bench) bench=1; command -v node >/dev/null || pkgs+=(nodejs); command -v npm >/dev/null || pkgs+=(npm) ;;
+    --bench) bench=1; pkgs+=(nginx-light); command -v node >/dev/null || pkgs+=(nodejs); command -v npm >/dev/null || pkgs+=(npm) ;;
     *) echo "setup.sh: unknown option '$arg' (--models, --bench)" >&2; exit 2 ;;
   esac
 done
