@@ -1284,6 +1284,26 @@ static int put_str(fg_v2_buf *b, const char *s) {
     return 0;
 }
 
+int fg_v2_buf_append(fg_v2_buf *b, const char *s, size_t n) { return put(b, s, n); }
+
+int fg_v2_buf_puts(fg_v2_buf *b, const char *s) { return puts_(b, s); }
+
+int fg_v2_buf_append_json_str(fg_v2_buf *b, const char *s) { return put_str(b, s); }
+
+int fg_v2_buf_printf(fg_v2_buf *b, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0 || reserve(b, (size_t)n + 1) < 0)
+        return FG_ENOMEM;
+    va_start(ap, fmt);
+    vsnprintf(b->ptr + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+    return 0;
+}
+
 /* Writes an unsigned integer in decimal at o; returns the end. */
 static char *u64_to(char *o, uint64_t v) {
     char tmp[24];
@@ -1432,8 +1452,8 @@ int fg_v2_encode_server_metadata(fg_v2_buf *b, const char *version, fg_err *e) {
     size_t start = b->len;
     TRY(puts_(b, "{\"name\":\"frugal\",\"version\":"));
     TRY(put_str(b, version));
-    /* only what the server implements; the repository and statistics extensions come with their routes */
-    TRY(puts_(b, ",\"extensions\":[\"binary_tensor_data\"]}"));
+    /* only what the server implements; the statistics extension comes with its route */
+    TRY(puts_(b, ",\"extensions\":[\"binary_tensor_data\",\"model_repository\"]}"));
     return 0;
 nomem:
     b->len = start;

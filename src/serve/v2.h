@@ -129,6 +129,15 @@ int fg_v2_encode_model_metadata(fg_v2_buf *b, const char *name, const char *cons
                                 const fg_tensor_info *in, size_t n_in, const fg_tensor_info *out, size_t n_out,
                                 fg_err *e);
 
+/* Appends s[0, n) to b. Returns 0 or FG_ENOMEM. */
+int fg_v2_buf_append(fg_v2_buf *b, const char *s, size_t n);
+/* Appends the NUL-terminated s to b. Returns 0 or FG_ENOMEM. */
+int fg_v2_buf_puts(fg_v2_buf *b, const char *s);
+/* Appends s as a quoted, escaped JSON string. Returns 0 or FG_ENOMEM. */
+int fg_v2_buf_append_json_str(fg_v2_buf *b, const char *s);
+/* Appends printf-formatted text. Returns 0 or FG_ENOMEM. */
+int fg_v2_buf_printf(fg_v2_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* Frees b's memory and zeroes it. */
 void fg_v2_buf_free(fg_v2_buf *b);
 

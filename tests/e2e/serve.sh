@@ -8,38 +8,13 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 M=$ROOT/models
 PY=/usr/bin/python3
 tmp=$(mktemp -d)
-pid=
-cleanup() { [[ -n "$pid" ]] && kill -KILL "$pid" 2>/dev/null; rm -rf "$tmp"; }
+. "$(dirname "$0")/lib.sh"
 trap cleanup EXIT
-pass=0; fail=0
-ok()   { pass=$((pass + 1)); echo "ok   $1"; }
-bad()  { fail=$((fail + 1)); echo "FAIL $1"; [[ -n "${2:-}" ]] && echo "     $2"; }
-command -v curl >/dev/null || { echo "curl is missing (scripts/setup.sh installs it)"; exit 1; }
 
-"$F" serve "$M/digits_mlp.onnx" --port 0 >"$tmp/out" 2>"$tmp/err" &
-pid=$!
-port=
-for _ in $(seq 100); do
-  port=$(sed -n '1s|^frugal serve: model digits_mlp on http://127\.0\.0\.1:\([0-9][0-9]*\)$|\1|p' "$tmp/out")
-  [[ -n "$port" ]] && break
-  kill -0 "$pid" 2>/dev/null || break
-  sleep 0.1
-done
-if [[ -z "$port" ]]; then
-  bad "server starts" "$(cat "$tmp/out" "$tmp/err")"; echo "$pass passed, $fail failed"; exit 1
+if ! start_server s "$M/digits_mlp.onnx"; then
+  bad "server starts" "$(cat "$tmp/s.out" "$tmp/s.err")"; finish
 fi
-ok "server starts on port $port"
-U=http://127.0.0.1:$port
-
-req() { # method path [curl args...]: sets code and body
-  local m=$1 p=$2; shift 2
-  code=$(curl -s -o "$tmp/body" -w '%{http_code}' -X "$m" "$@" "$U$p"); body=$(cat "$tmp/body")
-}
-expect() { # name, status, grep pattern on body
-  if [[ "$code" != "$2" ]]; then bad "$1" "status $code: $body"; return; fi
-  if [[ -n "$3" ]] && ! grep -qE -- "$3" <<<"$body"; then bad "$1" "no /$3/ in: $body"; return; fi
-  ok "$1"
-}
+ok "server starts"
 
 req GET /v2/health/live;  expect "health live" 200 ''
 req GET /v2/health/ready; expect "health ready" 200 ''
@@ -69,6 +44,33 @@ expect "unknown model is 404" 404 '"error"'
 req GET /v2/nothing-here; expect "unknown route is 404" 404 '"error"'
 req GET /v2/models/digits_mlp/infer; expect "GET infer is 405" 405 '"error"'
 
+# Triton's binary tensor extension: the input as raw FP32 bytes after the JSON header, outputs as binary
+$PY - "$M/digits_mlp.json" "$tmp/bin" <<'PYEOF'
+import json, struct, sys
+d = json.load(open(sys.argv[1])); x = d["inputs"][0]["data"]
+flat = [v for row in x for v in row] if isinstance(x[0], list) else x
+raw = struct.pack("<%df" % len(flat), *flat)
+hdr = json.dumps({"inputs": [{"name": "input", "shape": [2, 64], "datatype": "FP32",
+                              "parameters": {"binary_data_size": len(raw)}}],
+                  "outputs": [{"name": "logits", "parameters": {"binary_data": True}}]}).encode()
+open(sys.argv[2] + ".body", "wb").write(hdr + raw)
+open(sys.argv[2] + ".hlen", "w").write(str(len(hdr)))
+PYEOF
+code=$(curl -s -D "$tmp/bin.rh" -o "$tmp/bin.out" -w '%{http_code}' -X POST --data-binary "@$tmp/bin.body" \
+  -H "Inference-Header-Content-Length: $(cat "$tmp/bin.hlen")" -H 'Content-Type: application/octet-stream' \
+  "$U/v2/models/digits_mlp/infer")
+if [[ $code == 200 ]] && $PY - "$tmp/bin.out" "$tmp/bin.rh" <<'PYEOF' 2>"$tmp/pyerr"
+import json, struct, sys
+body = open(sys.argv[1], "rb").read()
+h = [l.split(b":", 1)[1].strip() for l in open(sys.argv[2], "rb").read().splitlines()
+     if l.lower().startswith(b"inference-header-content-length:")]
+n = int(h[0]); meta = json.loads(body[:n]); o = meta["outputs"][0]
+assert o["parameters"]["binary_data_size"] == 80 and len(body) == n + 80, (o, len(body), n)
+v = struct.unpack("<20f", body[n:])
+assert v[:10].index(max(v[:10])) == 7 and v[10:].index(max(v[10:])) == 6, v
+PYEOF
+then ok "binary tensors in and out (argmax 7 and 6)"; else bad "binary tensors in and out" "$code $(cat "$tmp/pyerr")"; fi
+
 for i in $(seq 20); do
   curl -s -o "$tmp/c$i" -w '%{http_code}' -X POST --data-binary "@$M/digits_mlp.json" \
     "$U/v2/models/digits_mlp/infer" >"$tmp/s$i" &
@@ -79,20 +81,18 @@ for i in $(seq 20); do [[ "$(cat "$tmp/s$i")" == 200 ]] && grep -q '"shape":\[2,
 [[ $n_ok -eq 20 ]] && ok "20 concurrent requests" || bad "20 concurrent requests" "$n_ok of 20 succeeded"
 
 req GET /metrics
-expect "metrics" 200 'frugal_requests_total\{model="digits_mlp",version="1",status="200"\} [1-9]'
+expect "metrics" 200 'frugal_requests_total\{model="digits_mlp",version="1",outcome="success",status="200"\} [1-9]'
 grep -q 'frugal_request_duration_seconds_count' <<<"$body" && grep -q 'frugal_cost_usd_total' <<<"$body" \
   && ok "metrics has latency and cost" || bad "metrics has latency and cost"
 
-kill -TERM "$pid"
-rc=
-for _ in $(seq 50); do
-  if ! kill -0 "$pid" 2>/dev/null; then wait "$pid"; rc=$?; break; fi
-  sleep 0.1
-done
-if [[ -z "$rc" ]]; then bad "SIGTERM exits within 5 s" "still running"
-elif [[ $rc -ne 0 ]]; then bad "SIGTERM exits 0" "exit $rc: $(cat "$tmp/err")"
-else ok "SIGTERM exits 0"; fi
-pid=
+# Prometheus's own linter (Debian package prometheus, installed by scripts/setup.sh)
+curl -s "$U/metrics" >"$tmp/metrics.txt"
+if promtool check metrics <"$tmp/metrics.txt" >"$tmp/promtool.log" 2>&1; then ok "promtool check metrics accepts /metrics"
+else bad "promtool check metrics accepts /metrics" "$(head -5 "$tmp/promtool.log")"; fi
 
-echo "$pass passed, $fail failed"
-[[ $fail -eq 0 ]]
+stop_server
+if [[ -z "$rc" ]]; then bad "SIGTERM exits within 10 s" "still running"
+elif [[ $rc -ne 0 ]]; then bad "SIGTERM exits 0" "exit $rc: $(cat "$tmp/s.err")"
+else ok "SIGTERM exits 0"; fi
+grep -q '^digits_mlp v1 ' "$tmp/s.out" && ok "KPI table printed at exit" || bad "KPI table printed at exit" "$(cat "$tmp/s.out")"
+finish

@@ -473,7 +473,7 @@ static void v2_encodes_metadata(void **state) {
     fg_v2_buf b = {0};
     fg_err e = {0};
     assert_int_equal(fg_v2_encode_server_metadata(&b, "0.1.0", &e), 0);
-    const char *w = "{\"name\":\"frugal\",\"version\":\"0.1.0\",\"extensions\":[\"binary_tensor_data\"]}";
+    const char *w = "{\"name\":\"frugal\",\"version\":\"0.1.0\",\"extensions\":[\"binary_tensor_data\",\"model_repository\"]}";
     assert_int_equal(b.len, strlen(w));
     assert_memory_equal(b.ptr, w, b.len);
     b.len = 0;

@@ -1,0 +1,174 @@
+/* repo.h - the model repository: which models and versions are loaded, each with its engine sessions,
+ * its dynamic batcher and its metrics; loading, unloading and switching versions while serving.
+ *
+ * Overview
+ *   A repository is either a directory in Triton's layout (REPO/<model>/config.pbtxt, optional, and
+ *   REPO/<model>/<version>/model.onnx, versions being positive integers) or one .onnx file, served as
+ *   model <file stem>, version 1, with a configuration derived from the model. For every model the
+ *   version policy of its config (latest {num_versions}, all, specific) says which version directories
+ *   are loaded. A loaded version (fg_repo_version) owns its fg_model, one engine session per instance,
+ *   an fg_sched queue whose workers run those sessions, and its metric series.
+ *
+ * Version switch without failing requests
+ *   Loading a version (model file, sessions, warmup) happens without any lock held. The version is then
+ *   published under the repository's write lock, and the versions it replaces are unpublished in the
+ *   same step. A request looks its version up and submits to that version's queue under the read lock,
+ *   so a request is either admitted to a version that is published, or sees the next state; an
+ *   unpublished version stops accepting only after that (fg_sched_stop drains every admitted request),
+ *   and is freed once drained. A version that fails to load leaves the old one serving.
+ *
+ * Threads
+ *   One control thread runs every load, unload, index and poll, in order, so a slow model load never
+ *   runs on an event loop; its results come back through a callback (which may answer HTTP). Requests
+ *   use fg_repo_rdlock / fg_repo_find / fg_repo_unlock from any thread.
+ *
+ * Usage
+ *   fg_repo_opts o = {.path = "models/", .metrics = reg, .overrides = {...}};
+ *   fg_repo *r;
+ *   if (fg_repo_open(&o, &r, &e) < 0) ...               // loads every model (blocking), warm
+ *   fg_repo_rdlock(r);
+ *   fg_repo_version *v = fg_repo_find(r, name, name_len, 0, &why);   // 0 = latest ready version
+ *   if (v) fg_sched_submit(v->sched, &req);
+ *   fg_repo_unlock(r);
+ *   fg_repo_control(r, FG_REPO_LOAD, "resnet", done_cb, ctx);        // from a handler
+ *   fg_repo_close(r);                                    // drains every queue, frees everything
+ */
+#ifndef FG_SERVE_REPO_H
+#define FG_SERVE_REPO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "core/err.h"
+#include "frugal/engine.h"
+#include "serve/kpi.h"
+#include "serve/metrics.h"
+#include "serve/sched.h"
+#include "serve/v2.h"
+
+#define FG_REPO_MAX_VERSIONS 16 /* versions of one model loaded at once */
+#define FG_REPO_MAX_INSTANCES 64
+#define FG_REPO_DEFAULT_DELAY_US 1000   /* batching delay when no config.pbtxt says otherwise */
+#define FG_REPO_DEFAULT_MAX_QUEUE 1024  /* requests waiting per version when the config sets no bound */
+
+/* Request outcomes counted in frugal_requests_total{outcome, status}. */
+enum {
+    FG_OUT_SUCCESS,     /* 200 */
+    FG_OUT_BAD_REQUEST, /* 400: the request does not fit the model */
+    FG_OUT_REJECTED,    /* 503: queue full */
+    FG_OUT_TIMEOUT,     /* 503: the request's timeout passed in the queue */
+    FG_OUT_UNAVAILABLE, /* 503: stopping or out of memory */
+    FG_OUT_ERROR,       /* 500: the model failed */
+    FG_OUT_N
+};
+
+/* Settings given on the command line; each overrides the config of every model when set (>= 0). */
+typedef struct fg_repo_overrides {
+    int instances, threads;
+    int64_t max_batch;           /* 0 = no batching */
+    int64_t max_queue_delay_us;
+    int64_t max_queue;
+    int64_t default_timeout_us;
+    int64_t preferred[FG_SCHED_MAX_PREFERRED];
+    int n_preferred;             /* > 0: preferred batch sizes given */
+} fg_repo_overrides;
+
+/* Returns overrides with every field unset. */
+fg_repo_overrides fg_repo_overrides_none(void);
+
+typedef struct fg_repo_opts {
+    const char *path;       /* repository directory or one .onnx file */
+    fg_metrics *metrics;    /* registry for per-version series (required, outlives the repo) */
+    fg_repo_overrides overrides;
+    unsigned kpi_window_s;  /* rolling window of the KPI figures (0 = 60) */
+    int no_warmup;          /* 1: skip warmup runs */
+    unsigned poll_s;        /* > 0: rescan the repository every poll_s seconds */
+    double price_per_hour;  /* machine price, for the KPI cost figures */
+} fg_repo_opts;
+
+typedef struct fg_repo fg_repo;
+typedef struct fg_repo_model fg_repo_model;
+
+/* One loaded model version. Fields are read-only for users, valid while the read lock is held (and,
+ * for a request admitted to sched, until its completion returns). */
+typedef struct fg_repo_version {
+    fg_repo_model *owner;
+    const char *model_name;
+    int64_t version;
+    char vstr[24];           /* version as text */
+    fg_model *model;
+    size_t n_in, n_out;
+    fg_tensor_info in[FG_SCHED_MAX_IO], out[FG_SCHED_MAX_IO];
+    int64_t max_batch;       /* items per batch; 0 = requests are not batched */
+    int batch_dim;           /* 1: dim 0 of every input and output is the batch (items) */
+    int allow_timeout_override;
+    int n_instances;
+    fg_session **sessions;
+    fg_sched *sched;
+    fg_v2_buf meta;          /* GET /v2/models/{m}/versions/{v} */
+    fg_kpi *kpi;
+    fg_metric *requests[FG_OUT_N];
+    fg_metric *duration, *queue_duration, *compute_duration;
+    fg_metric *batch_items, *batch_requests, *batches_total, *items_total, *capacity_total;
+    fg_metric *queue_depth, *inflight;
+    fg_metric *w_p50, *w_p95, *w_p99, *w_rps, *w_errors, *w_eff, *w_idle;
+    fg_metric **busy;        /* per instance */
+} fg_repo_version;
+
+/* Why fg_repo_find returned NULL. */
+enum { FG_REPO_NO_MODEL = 1, FG_REPO_NO_VERSION, FG_REPO_NOT_READY };
+
+/* Opens the repository and loads every model its policies name, with warmup, before returning.
+ * Fails (returning a negative code, with e naming the model and the reason) if any model fails, as a
+ * server that starts without one of its models would be quietly wrong. *out is freed with
+ * fg_repo_close. */
+int fg_repo_open(const fg_repo_opts *o, fg_repo **out, fg_err *e);
+
+/* Stops the control thread, drains every version's queue (requests still queued at deadline_ns,
+ * CLOCK_MONOTONIC, 0 = none, fail with 503), frees everything. NULL is fine. */
+void fg_repo_close(fg_repo *r, uint64_t deadline_ns);
+
+/* Read lock around fg_repo_find and the use of what it returns. Never held across a blocking call. */
+void fg_repo_rdlock(fg_repo *r);
+void fg_repo_unlock(fg_repo *r);
+
+/* Finds model name[0, len), version (0 = the highest loaded version). Caller holds the read lock.
+ * Returns the version or NULL with *why = FG_REPO_NO_MODEL, FG_REPO_NO_VERSION or FG_REPO_NOT_READY
+ * (the model is known but has no loaded version: unloaded, or its load failed). */
+fg_repo_version *fg_repo_find(fg_repo *r, const char *name, size_t len, int64_t version, int *why);
+
+/* The model-level metadata of model name[0, len) (latest version's tensors, every loaded version) as a
+ * malloc'd copy in *out (caller frees with fg_v2_buf_free). Takes the read lock itself. Returns 0, or
+ * FG_ENOTFOUND / FG_ESTOPPED (known, not ready) / FG_ENOMEM. */
+int fg_repo_model_meta(fg_repo *r, const char *name, size_t len, fg_v2_buf *out);
+
+/* Control operations, run on the control thread in order. */
+typedef enum fg_repo_op { FG_REPO_LOAD, FG_REPO_UNLOAD, FG_REPO_INDEX } fg_repo_op;
+
+/* Called on the control thread when an operation finished: status 0 with body (LOAD/UNLOAD: "{}";
+ * INDEX: the repository index JSON), or a negative FG_E* code with msg. body/msg are valid only during
+ * the call. */
+typedef void (*fg_repo_done_cb)(void *ctx, int status, const char *body, size_t len, const char *msg);
+
+/* Queues an operation on model name (copied; ignored for INDEX). done_cb is called exactly once, from
+ * the control thread, or from here with FG_ENOMEM / FG_ESTOPPED. LOAD (re)reads the model's directory
+ * and config: new or changed versions are loaded and switched to, versions no longer named by the
+ * policy are drained and unloaded. UNLOAD drains and unloads every version. */
+void fg_repo_control(fg_repo *r, fg_repo_op op, const char *name, size_t len, fg_repo_done_cb done_cb, void *ctx);
+
+/* Number of models and loaded versions (for the startup line). */
+void fg_repo_counts(fg_repo *r, size_t *n_models, size_t *n_versions);
+
+/* Writes the KPI snapshot of every loaded version and of the whole server as JSON into *out (caller
+ * frees with fg_v2_buf_free): {"window_s":..., "server":{...}, "models":[{"name","version",...}]}.
+ * The cost figures use opts.price_per_hour. Returns 0 or FG_ENOMEM. */
+int fg_repo_stats_json(fg_repo *r, fg_v2_buf *out);
+
+/* Prints the KPI table (one row per loaded version, then "all") to f. */
+void fg_repo_print_kpis(fg_repo *r, FILE *f);
+
+/* Outcome for a completion or submit status (FG_SCHED_E*, FG_E*). */
+int fg_repo_outcome(int status);
+
+#endif
