@@ -678,8 +678,23 @@ static int get_dims(mapper *m, const node *f, const char *path, int *rank, int64
     return 0;
 }
 
+/* reshape { shape: [...] }: the shape the model sees for a tensor whose request shape is dims. */
+static int map_reshape(mapper *m, node *msg, const char *path, fg_config_io *io) {
+    int rc = get_msg(m, msg, path);
+    char fp[PATH_MAX_LEN];
+    for (node *f = msg->first; f && rc == 0; f = f->next) {
+        join(fp, path, f->name);
+        if (strcmp(f->name, "shape") == 0)
+            rc = get_dims(m, f, fp, &io->reshape_rank, io->reshape_dims, -1);
+        else
+            unknown(m, f, path);
+    }
+    io->has_reshape = rc == 0;
+    return rc;
+}
+
 static int map_io(mapper *m, const node *msg, const char *path, bool is_input, fg_config_io *io) {
-    const node *s_name = NULL, *s_dt = NULL, *s_opt = NULL;
+    const node *s_name = NULL, *s_dt = NULL, *s_opt = NULL, *s_rs = NULL;
     char fp[PATH_MAX_LEN];
     int rc = 0;
     for (node *f = msg->first; f && rc == 0; f = f->next) {
@@ -695,7 +710,10 @@ static int map_io(mapper *m, const node *msg, const char *path, bool is_input, f
         } else if (is_input && strcmp(f->name, "optional") == 0) {
             if (!(rc = once(m, &s_opt, f, path)))
                 rc = get_bool(m, f, fp, &io->optional);
-        } else if (strcmp(f->name, "reshape") == 0 || strcmp(f->name, "is_shape_tensor") == 0 ||
+        } else if (strcmp(f->name, "reshape") == 0) {
+            if (!(rc = once(m, &s_rs, f, path)))
+                rc = map_reshape(m, f, fp, io);
+        } else if (strcmp(f->name, "is_shape_tensor") == 0 ||
                    strcmp(f->name, "is_non_linear_format_io") == 0 ||
                    (is_input && (strcmp(f->name, "format") == 0 || strcmp(f->name, "allow_ragged_batch") == 0)) ||
                    (!is_input && strcmp(f->name, "label_filename") == 0)) {
@@ -1420,15 +1438,32 @@ static int complete_ios(fg_model_config *c, bool is_input, const fg_tensor_info 
             return cerr(c, io->pos, e, FG_EDTYPE, "%s '%s': config data_type %s does not match the model's %s", what,
                         io->name, fg_config_dtype_name(io->dtype), fg_config_dtype_name(t->dtype));
         int mrank = t->rank > FG_MAX_RANK ? FG_MAX_RANK : t->rank;
+        if (io->has_reshape) {
+            /* dims are the request's shape, reshape the model's: same element count where both are fixed */
+            if (io->rank < 0)
+                return cerr(c, io->pos, e, FG_EINVAL, "%s '%s': reshape needs dims", what, io->name);
+            int64_t a = 1, b = 1;
+            bool fixed = true;
+            for (int k = 0; k < io->rank; k++)
+                fixed &= io->dims[k] >= 0, a *= io->dims[k] > 0 ? io->dims[k] : 1;
+            for (int k = 0; k < io->reshape_rank; k++)
+                fixed &= io->reshape_dims[k] >= 0, b *= io->reshape_dims[k] > 0 ? io->reshape_dims[k] : 1;
+            if (fixed && a != b)
+                return cerr(c, io->pos, e, FG_ESHAPE, "%s '%s': dims %s and reshape %s differ in size", what,
+                            io->name, fmt_dims(io->dims, io->rank, b1, sizeof b1),
+                            fmt_dims(io->reshape_dims, io->reshape_rank, b2, sizeof b2));
+        }
+        const int64_t *cdims = io->has_reshape ? io->reshape_dims : io->dims;
+        int crank = io->has_reshape ? io->reshape_rank : io->rank;
         if (io->rank < 0) {
             if (mrank >= batch) {
                 io->rank = mrank - batch;
                 memcpy(io->dims, t->dims + batch, sizeof(int64_t) * (size_t)io->rank);
             }
         } else if (mrank >= 0) {
-            bool ok = io->rank == mrank - batch;
-            for (int k = 0; ok && k < io->rank; k++) {
-                int64_t cd = io->dims[k], md = t->dims[k + batch];
+            bool ok = crank == mrank - batch;
+            for (int k = 0; ok && k < crank; k++) {
+                int64_t cd = cdims[k], md = t->dims[k + batch];
                 if (cd >= 0 && md < 0)
                     io->narrowed = true;
                 else if (cd >= 0 && cd != md)
@@ -1436,8 +1471,9 @@ static int complete_ios(fg_model_config *c, bool is_input, const fg_tensor_info 
             }
             if (!ok)
                 return cerr(c, io->pos, e, FG_ESHAPE,
-                            "%s '%s': config dims %s do not match the model's %s with max_batch_size %lld", what,
-                            io->name, fmt_dims(io->dims, io->rank, b1, sizeof b1), fmt_model_dims(t, b2, sizeof b2),
+                            "%s '%s': config %s %s do not match the model's %s with max_batch_size %lld", what,
+                            io->name, io->has_reshape ? "reshape" : "dims", fmt_dims(cdims, crank, b1, sizeof b1),
+                            fmt_model_dims(t, b2, sizeof b2),
                             (long long)c->max_batch_size);
         }
         if (io->rank >= 0) {
@@ -1448,7 +1484,8 @@ static int complete_ios(fg_model_config *c, bool is_input, const fg_tensor_info 
             if (batch)
                 io->full_dims[0] = -1;
             for (int k = 0; k < io->rank; k++)
-                io->full_dims[k + batch] = io->dims[k] >= 0 || mrank < 0 ? io->dims[k] : t->dims[k + batch];
+                io->full_dims[k + batch] =
+                    io->dims[k] >= 0 || mrank < 0 || io->has_reshape ? io->dims[k] : t->dims[k + batch];
         }
     }
     for (size_t j = 0; j < n_mt; j++) {

@@ -11,7 +11,7 @@
  * What is an error and what is a warning
  *   Triton configs are shared between servers, so fields frugal does not implement must not stop a
  *   model from loading: unknown fields (anywhere, including misspellings) and known-but-unsupported
- *   ones (optimization, sequence_batching, reshape, gpus, KIND_GPU, ...) are passed to the caller's
+ *   ones (optimization, sequence_batching, gpus, KIND_GPU, ...) are passed to the caller's
  *   warning callback, one line each, e.g. "config.pbtxt: ignoring unknown field 'dynamic_batching.foo'",
  *   and the parse goes on. A known field with the wrong type, a value out of range, a syntax error or a
  *   contradiction with the model is an error: one line in the fg_err, with "label:line:col:" and the
@@ -87,6 +87,9 @@ typedef struct fg_config_io {
     int rank;                  /* number of config dims; -1 when the file gave none (completion fills) */
     int64_t dims[FG_MAX_RANK]; /* as in the file: WITHOUT the batch dim when max_batch_size > 0; -1 = any */
     bool optional;             /* input may be omitted from a request (Triton's `optional`) */
+    bool has_reshape;          /* reshape { shape }: the model sees reshape_dims (+ the batch dim) */
+    int reshape_rank;          /* 0 = a scalar per item */
+    int64_t reshape_dims[FG_MAX_RANK];
     fg_config_pos pos;         /* of the entry, for completion's messages */
     /* set by fg_model_config_complete */
     bool from_model;           /* the file did not list it */

@@ -463,6 +463,58 @@ static int make_series(fg_repo *r, fg_repo_version *v, fg_err *e) {
     return 0;
 }
 
+/* The shapes requests see: the completed config's (batch dim first when batched), and its reshapes. */
+static void request_shapes(fg_repo_version *v, const fg_model_config *c) {
+    for (int pass = 0; pass < 2; pass++) {
+        size_t n = pass ? v->n_out : v->n_in;
+        const fg_config_io *ios = pass ? c->outputs : c->inputs;
+        size_t n_io = pass ? c->n_outputs : c->n_inputs;
+        for (size_t i = 0; i < n; i++) {
+            fg_tensor_info *ri = pass ? &v->req_out[i] : &v->req_in[i];
+            int *rr = pass ? &v->out_reshape_rank[i] : &v->in_reshape_rank[i];
+            int64_t *rd = pass ? v->out_reshape[i] : v->in_reshape[i];
+            *ri = pass ? v->out[i] : v->in[i];
+            *rr = -1;
+            const fg_config_io *io = NULL;
+            for (size_t k = 0; k < n_io; k++)
+                if (ios[k].model_index == (int)i)
+                    io = &ios[k];
+            if (!io || io->full_rank <= 0 || ri->rank < 0)
+                continue;
+            ri->rank = io->full_rank;
+            memcpy(ri->dims, io->full_dims, sizeof ri->dims);
+            if (v->batch_dim && c->max_batch_size == 0)
+                ri->dims[0] = -1; /* --max-batch on a model whose config did not batch */
+            for (int k = 0; k < FG_MAX_RANK; k++)
+                ri->dim_names[k] = NULL;
+            if (io->has_reshape) {
+                /* inputs: request dims -> the model's reshape; outputs: the model's shape -> config dims */
+                *rr = pass ? io->rank : io->reshape_rank;
+                memcpy(rd, pass ? io->dims : io->reshape_dims, sizeof(int64_t) * FG_MAX_RANK);
+            }
+        }
+    }
+}
+
+void fg_repo_reshape(fg_tensor *t, int batch_dim, const int64_t *dims, int rank) {
+    int64_t n = fg_tensor_numel(t), known = 1;
+    int r = 0, free_k = -1;
+    if (batch_dim) {
+        t->dims[r++] = t->dims[0];
+        known = t->dims[0] > 0 ? t->dims[0] : 1;
+    }
+    for (int k = 0; k < rank && r < FG_MAX_RANK; k++, r++) {
+        t->dims[r] = dims[k];
+        if (dims[k] < 0)
+            free_k = r;
+        else
+            known *= dims[k] ? dims[k] : 1;
+    }
+    if (free_k >= 0)
+        t->dims[free_k] = known ? n / known : 0;
+    t->rank = r;
+}
+
 /* Drains and frees v (NULL is fine). Its metric series stay in the registry: counters keep their final
  * values, gauges are zeroed. */
 static void version_free(fg_repo_version *v, uint64_t deadline_ns) {
@@ -511,6 +563,7 @@ static fg_repo_version *version_load(fg_repo *r, fg_repo_model *m, int64_t versi
         v->out[i] = *fg_model_output(v->model, i);
     if (make_settings(&c, derived, model_batchable(v), &r->o.overrides, &st, e) < 0)
         goto fail;
+    request_shapes(v, &c);
     v->max_batch = st.max_batch;
     v->batch_dim = c.max_batch_size > 0 || st.max_batch > 0;
     v->allow_timeout_override = st.allow_override;
@@ -529,7 +582,7 @@ static fg_repo_version *version_load(fg_repo *r, fg_repo_model *m, int64_t versi
     if (make_series(r, v, e) < 0)
         goto fail;
     const char *vs[] = {v->vstr};
-    if (fg_v2_encode_model_metadata(&v->meta, m->name, vs, 1, v->in, v->n_in, v->out, v->n_out, e) < 0)
+    if (fg_v2_encode_model_metadata(&v->meta, m->name, vs, 1, v->req_in, v->n_in, v->req_out, v->n_out, e) < 0)
         goto fail;
     fg_sched_config sc = {
         .max_batch_size = st.max_batch,
@@ -695,7 +748,7 @@ static int model_meta(const version_slot *slots, size_t n, fg_v2_buf *b, fg_err 
     for (size_t i = 0; i < n; i++)
         vs[i] = slots[n - 1 - i].v->vstr;
     const fg_repo_version *v = slots[n - 1].v;
-    return fg_v2_encode_model_metadata(b, v->model_name, vs, n, v->in, v->n_in, v->out, v->n_out, e);
+    return fg_v2_encode_model_metadata(b, v->model_name, vs, n, v->req_in, v->n_in, v->req_out, v->n_out, e);
 }
 
 /* Publishes `slots` as m's versions under the write lock; retires (drains, frees) the versions no longer

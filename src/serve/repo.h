@@ -99,7 +99,12 @@ typedef struct fg_repo_version {
     char vstr[24];           /* version as text */
     fg_model *model;
     size_t n_in, n_out;
-    fg_tensor_info in[FG_SCHED_MAX_IO], out[FG_SCHED_MAX_IO];
+    fg_tensor_info in[FG_SCHED_MAX_IO], out[FG_SCHED_MAX_IO];         /* the model's, graph order */
+    fg_tensor_info req_in[FG_SCHED_MAX_IO], req_out[FG_SCHED_MAX_IO]; /* what requests see (config dims) */
+    /* config `reshape`: per-item shapes the model sees (inputs) or the request sees (outputs); rank -1 =
+     * no reshape. Element counts match by config validation. */
+    int in_reshape_rank[FG_SCHED_MAX_IO], out_reshape_rank[FG_SCHED_MAX_IO];
+    int64_t in_reshape[FG_SCHED_MAX_IO][FG_MAX_RANK], out_reshape[FG_SCHED_MAX_IO][FG_MAX_RANK];
     int64_t max_batch;       /* items per batch; 0 = requests are not batched */
     int batch_dim;           /* 1: dim 0 of every input and output is the batch (items) */
     int allow_timeout_override;
@@ -167,6 +172,10 @@ int fg_repo_stats_json(fg_repo *r, fg_v2_buf *out);
 
 /* Prints the KPI table (one row per loaded version, then "all") to f. */
 void fg_repo_print_kpis(fg_repo *r, FILE *f);
+
+/* Sets t's shape to the batch dim (when batch_dim) followed by dims[0, rank), a -1 in dims taking what
+ * is left of t's element count. Used for config `reshape`; the data is not touched. */
+void fg_repo_reshape(fg_tensor *t, int batch_dim, const int64_t *dims, int rank);
 
 /* Outcome for a completion or submit status (FG_SCHED_E*, FG_E*). */
 int fg_repo_outcome(int status);

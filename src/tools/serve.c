@@ -139,7 +139,14 @@ static void done_cb(void *user, int status, const fg_tensor *out, size_t n_out, 
         return;
     }
     fg_v2_output outs[FG_SCHED_MAX_IO];
+    fg_tensor shaped[FG_SCHED_MAX_IO];
     size_t n = 0;
+    for (size_t i = 0; i < n_out && i < FG_SCHED_MAX_IO; i++) {
+        shaped[i] = out[i];
+        if (v->out_reshape_rank[i] >= 0)
+            fg_repo_reshape(&shaped[i], v->batch_dim, v->out_reshape[i], v->out_reshape_rank[i]);
+    }
+    out = shaped;
     if (j->r.n_outputs == 0) {
         for (size_t i = 0; i < n_out; i++)
             outs[n++] = (fg_v2_output){v->out[i].name, &out[i], j->r.binary_data_output};
@@ -265,7 +272,7 @@ static void infer(server *s, fg_repo *repo, const fg_net_request *req, fg_net_re
     }
     j->v = v;
     if (rc == 0)
-        rc = fg_v2_validate_inputs(&j->r, v->in, v->n_in, &e);
+        rc = fg_v2_validate_inputs(&j->r, v->req_in, v->n_in, &e);
     for (size_t k = 0; rc == 0 && k < j->r.n_outputs; k++) {
         size_t i = 0;
         while (i < v->n_out && strcmp(v->out[i].name, j->r.outputs[k].name) != 0)
@@ -285,8 +292,11 @@ static void infer(server *s, fg_repo *repo, const fg_net_request *req, fg_net_re
     if (rc == 0) {
         for (size_t i = 0; i < v->n_in; i++)
             for (size_t k = 0; k < j->r.n_inputs; k++)
-                if (strcmp(j->r.inputs[k].name, v->in[i].name) == 0)
+                if (strcmp(j->r.inputs[k].name, v->in[i].name) == 0) {
                     j->ins[i] = j->r.inputs[k].t;
+                    if (v->in_reshape_rank[i] >= 0)
+                        fg_repo_reshape(&j->ins[i], v->batch_dim, v->in_reshape[i], v->in_reshape_rank[i]);
+                }
         j->sr = (fg_sched_req){
             .n_items = v->max_batch > 0 ? j->ins[0].dims[0] : 1,
             .inputs = j->ins,

@@ -26,12 +26,23 @@ def body(rows, extra=None):
 open(sys.argv[2] + "/one.json", "w").write(body([r0]))
 open(sys.argv[2] + "/twenty.json", "w").write(body([r0, r1] * 10))
 open(sys.argv[2] + "/timeout.json", "w").write(body([r0], {"parameters": {"timeout": 1000}}))
+open(sys.argv[2] + "/flat.json", "w").write(json.dumps(
+    {"inputs": [{"name": "input", "shape": [64], "datatype": "FP32", "data": r0}]}))
 PYEOF
 
 R=$tmp/repo
-mkdir -p "$R/digits/1" "$R/cnn/1"
+mkdir -p "$R/digits/1" "$R/cnn/1" "$R/flat/1"
 cp "$M/digits_mlp.onnx" "$R/digits/1/model.onnx"
 cp "$M/digits_cnn.onnx" "$R/cnn/1/model.onnx"
+cp "$M/digits_cnn.onnx" "$R/flat/1/model.onnx"
+# Triton's densenet_onnx example style: no batching, request shapes reshaped for the model
+cat >"$R/flat/config.pbtxt" <<'CFG'
+name: "flat"
+platform: "onnxruntime_onnx"
+max_batch_size : 0
+input [ { name: "input", data_type: TYPE_FP32, format: FORMAT_NCHW, dims: [ 64 ], reshape { shape: [ 1, 1, 8, 8 ] } } ]
+output [ { name: "logits", data_type: TYPE_FP32, dims: [ 10 ], reshape { shape: [ 1, 10 ] }, label_filename: "labels.txt" } ]
+CFG
 cat >"$R/digits/config.pbtxt" <<'CFG'
 # a Triton config, as Triton's model repository documentation writes them
 name: "digits"
@@ -54,7 +65,7 @@ if ! start_server r "$R" --poll-secs 1; then
   bad "repository server starts" "$(cat "$tmp/r.out" "$tmp/r.err")"; finish
 fi
 ok "repository server starts"
-grep -q "(2 models, 2 versions)" "$tmp/r.out" && ok "two models loaded" || bad "two models loaded" "$(cat "$tmp/r.out")"
+grep -q "(3 models, 3 versions)" "$tmp/r.out" && ok "three models loaded" || bad "three models loaded" "$(cat "$tmp/r.out")"
 grep -q "field 'optimization'" "$tmp/r.err" && grep -q "field 'model_transaction_policy'" "$tmp/r.err" \
   && grep -q "unknown field 'custom_knob'" "$tmp/r.err" \
   && ok "unknown config fields are warnings naming them" || bad "unknown config fields warn" "$(cat "$tmp/r.err")"
@@ -63,8 +74,17 @@ req GET /v2/models/digits; expect "config model metadata" 200 '"versions":\["1"\
 req GET /v2/models/cnn;    expect "auto-config model metadata" 200 '"name":"cnn"'
 req POST /v2/models/digits/infer --data-binary "@$tmp/one.json"
 expect "infer on the configured model" 200 '"model_version":"1".*"shape":\[1,10\]'
+req GET /v2/models/flat;   expect "metadata shows the config's request shapes" 200 '"shape":\[64\].*"shape":\[10\]'
+req POST /v2/models/flat/infer --data-binary "@$tmp/flat.json"
+if [[ $code == 200 ]] && $PY -c '
+import json, sys
+o = json.load(sys.stdin)["outputs"][0]; d = o["data"]
+assert o["shape"] == [10], o["shape"]
+assert d.index(max(d)) == 7, d
+' <<<"$body" 2>"$tmp/pyerr"; then ok "config reshape: a [64] request runs as [1,1,8,8], answers [10] (argmax 7)"
+else bad "config reshape" "$code ${body:0:300} $(cat "$tmp/pyerr")"; fi
 req POST /v2/repository/index
-expect "repository index" 200 '\{"name":"cnn","version":"1","state":"READY"\}.*\{"name":"digits","version":"1","state":"READY"\}'
+expect "repository index" 200 '\{"name":"cnn","version":"1","state":"READY"\}.*\{"name":"digits","version":"1","state":"READY"\}.*\{"name":"flat","version":"1","state":"READY"\}'
 
 # batching: 16 concurrent 1-row requests inside the 100 ms delay run as batches of more than one
 for i in $(seq 16); do

@@ -315,11 +315,9 @@ static void config_parses_densenet_and_resnet(void **state) {
         "]\n";
     const char *want[] = {
         "config.pbtxt: ignoring unsupported field 'input[0].format'",
-        "config.pbtxt: ignoring unsupported field 'input[0].reshape'",
-        "config.pbtxt: ignoring unsupported field 'output[0].reshape'",
         "config.pbtxt: ignoring unsupported field 'output[0].label_filename'",
     };
-    expect_warnings(densenet, want, 4);
+    expect_warnings(densenet, want, 2);
     fg_model_config c;
     fg_err e = {0};
     assert_int_equal(parse(densenet, &c, NULL, &e), 0);
@@ -327,7 +325,24 @@ static void config_parses_densenet_and_resnet(void **state) {
     assert_int_equal(c.max_batch_size, 0);
     assert_int_equal(c.inputs[0].rank, 3);
     assert_int_equal(c.inputs[0].dims[2], 224);
+    assert_true(c.inputs[0].has_reshape);
+    assert_int_equal(c.inputs[0].reshape_rank, 4);
     assert_int_equal(c.outputs[0].dims[0], 1000);
+    assert_int_equal(c.outputs[0].reshape_rank, 4);
+    /* completes against the real model's shapes: the request sees dims, the model reshape */
+    fg_tensor_info din = {.name = "data_0", .dtype = FG_F32, .rank = 4, .dims = {1, 3, 224, 224}};
+    fg_tensor_info dout = {.name = "fc6_1", .dtype = FG_F32, .rank = 4, .dims = {1, 1000, 1, 1}};
+    assert_int_equal(fg_model_config_complete(&c, "densenet_onnx", &din, 1, &dout, 1, NULL, NULL, &e), 0);
+    assert_int_equal(c.inputs[0].full_rank, 3);
+    assert_int_equal(c.outputs[0].full_rank, 1);
+    assert_int_equal(c.outputs[0].full_dims[0], 1000);
+    fg_model_config_free(&c);
+    /* a reshape of another size is an error naming both */
+    const char *bad = "input [{ name: \"data_0\" data_type: TYPE_FP32 dims: [ 3, 224, 224 ] "
+                      "reshape { shape: [ 1, 3, 224, 225 ] } }]";
+    assert_int_equal(parse(bad, &c, NULL, &e), 0);
+    assert_int_equal(fg_model_config_complete(&c, "densenet_onnx", &din, 1, &dout, 1, NULL, NULL, &e), FG_ESHAPE);
+    assert_non_null(strstr(e.msg, "differ in size"));
     fg_model_config_free(&c);
 
     const char *resnet =
