@@ -208,6 +208,9 @@ static int make_settings(const fg_model_config *c, int derived, int batchable, c
         s->allow_override = b->allow_timeout_override;
         s->priority_levels = (int)b->priority_levels;
         s->default_priority = (int)b->default_priority_level;
+        if (b->timeout_action == FG_TIMEOUT_DELAY)
+            fg_warn("repo: model '%s': timeout_action DELAY is served as REJECT (a timed-out request gets 503)",
+                    c->name);
     } else if (derived) {
         s->delay_us = FG_REPO_DEFAULT_DELAY_US;
     }
