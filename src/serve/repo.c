@@ -32,6 +32,7 @@ typedef struct settings {
     int allow_override;
     int priority_levels, default_priority;
     int instances, threads;
+    int adaptive;
 } settings;
 
 typedef struct version_slot {
@@ -93,6 +94,7 @@ fg_repo_overrides fg_repo_overrides_none(void) {
     memset(&o, 0, sizeof o);
     o.instances = o.threads = -1;
     o.max_batch = o.max_queue_delay_us = o.max_queue = o.default_timeout_us = -1;
+    o.adaptive_delay = -1;
     return o;
 }
 
@@ -214,6 +216,10 @@ static int make_settings(const fg_model_config *c, int derived, int batchable, c
     } else if (derived) {
         s->delay_us = FG_REPO_DEFAULT_DELAY_US;
     }
+    /* a config's dynamic_batching means Triton's fixed delay; frugal's own default adapts to the load */
+    s->adaptive = !c->has_dynamic_batching;
+    if (ov->adaptive_delay >= 0)
+        s->adaptive = ov->adaptive_delay;
     if (!s->max_queue)
         s->max_queue = FG_REPO_DEFAULT_MAX_QUEUE;
     if (ov->instances >= 0)
@@ -591,6 +597,7 @@ static fg_repo_version *version_load(fg_repo *r, fg_repo_model *m, int64_t versi
         .max_batch_size = st.max_batch,
         .n_preferred = st.n_preferred,
         .max_queue_delay_us = st.delay_us,
+        .adaptive_delay = st.adaptive,
         .max_queue_size = st.max_queue,
         .default_timeout_us = st.timeout_us,
         .allow_timeout_override = st.allow_override,
@@ -610,9 +617,9 @@ static fg_repo_version *version_load(fg_repo *r, fg_repo_model *m, int64_t versi
         goto fail;
     }
     fg_info("repo: model '%s' version %s loaded in %.1f ms: %d instance(s) x %d thread(s), max batch %lld, "
-            "queue delay %llu us, max queue %zu",
+            "queue delay %llu us (%s), max queue %zu",
             m->name, v->vstr, (double)(fg_now_ns() - t0) / 1e6, st.instances, st.threads, (long long)st.max_batch,
-            (unsigned long long)st.delay_us, st.max_queue);
+            (unsigned long long)st.delay_us, st.adaptive ? "adaptive" : "fixed", st.max_queue);
     fg_model_config_free(&c);
     return v;
 fail:

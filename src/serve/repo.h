@@ -72,6 +72,7 @@ typedef struct fg_repo_overrides {
     int64_t default_timeout_us;
     int64_t preferred[FG_SCHED_MAX_PREFERRED];
     int n_preferred;             /* > 0: preferred batch sizes given */
+    int adaptive_delay;          /* 1 adaptive, 0 fixed (sched.h "Adaptive delay") */
 } fg_repo_overrides;
 
 /* Returns overrides with every field unset. */

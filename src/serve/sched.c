@@ -57,6 +57,7 @@ struct fg_sched {
     int started, stopping, reaper_exit;
     uint64_t stop_deadline;
     uint64_t next_deadline; /* earliest deadline_ns_ of a queued untaken request (UINT64_MAX: none) */
+    uint64_t last_arrival, gap_ewma; /* adaptive delay: last submit, moving average of the gaps (ns) */
     fg_sched_stats st;
 };
 
@@ -514,8 +515,16 @@ static void *worker_main(void *arg) {
                     cap = fill(q, best, 0, NULL, NULL, &bl) > 0 ? best : mbs;
                 }
             }
+            uint64_t wake = due;
+            if (!close && q->c.adaptive_delay) {
+                uint64_t quiet = q->last_arrival + 4 * q->gap_ewma;
+                if (now + q->gap_ewma > due || now >= quiet)
+                    close = 1; /* nobody is expected in time: run what there is now */
+                else if (quiet < wake)
+                    wake = quiet;
+            }
             if (!close) {
-                wait_until(q, &q->work, due < q->next_deadline ? due : q->next_deadline);
+                wait_until(q, &q->work, wake < q->next_deadline ? wake : q->next_deadline);
                 continue;
             }
         }
@@ -619,6 +628,15 @@ int fg_sched_submit(fg_sched *q, fg_sched_req *r) {
         pthread_mutex_unlock(&q->mu);
         return FG_SCHED_EFULL;
     }
+    if (q->c.adaptive_delay) {
+        /* gaps are capped at twice the delay so that one idle spell is forgotten after a few arrivals */
+        uint64_t cap = 2 * q->c.max_queue_delay_us * 1000ull + 1000;
+        uint64_t gap = q->last_arrival ? now - q->last_arrival : cap;
+        if (gap > cap)
+            gap = cap;
+        q->gap_ewma = q->last_arrival ? q->gap_ewma - q->gap_ewma / 8 + gap / 8 : cap;
+        q->last_arrival = now;
+    }
     level *l = &q->levels[prio - 1];
     if (l->tail)
         l->tail->next_ = r;
@@ -631,7 +649,7 @@ int fg_sched_submit(fg_sched *q, fg_sched_req *r) {
         q->next_deadline = r->deadline_ns_;
         pthread_cond_signal(&q->reap);
     }
-    pthread_cond_broadcast(&q->work);
+    pthread_cond_signal(&q->work); /* one worker decides; it signals on if work is left */
     pthread_mutex_unlock(&q->mu);
     return 0;
 }

@@ -14,6 +14,11 @@
  *     size (the largest preferred size that fits is used), when the next queued request cannot join it
  *     (different per-item shape or dtype, or it does not fit), or when the OLDEST queued request has
  *     waited max_queue_delay_us. Otherwise workers sleep until that oldest request's deadline.
+ *   - Adaptive delay (adaptive_delay = 1): the queue keeps a moving average of the gaps between
+ *     arrivals. A batch that is not full also closes when the next arrival is not expected before the
+ *     oldest request's deadline (average gap > time left), or when the queue has been quiet for four
+ *     average gaps: at low load a request runs at once instead of waiting out the delay for company
+ *     that will not come; under load batches fill as before. Off, the delay is waited in full (Triton).
  *   - Requests of at most max_batch_size items are never split. A request larger than max_batch_size
  *     is split into chunks that fill batches (possibly run by several instances at once); its outputs
  *     are reassembled in item order and its completion is called once.
@@ -70,6 +75,8 @@ typedef struct fg_sched_config {
     int64_t preferred_batch_sizes[FG_SCHED_MAX_PREFERRED]; /* each in 1..max_batch_size */
     int n_preferred;
     uint64_t max_queue_delay_us;  /* longest the oldest request waits for a batch to fill */
+    int adaptive_delay;           /* 1: close a batch early when no request is expected before the delay
+                                   * ends (see "Adaptive delay" above) */
     size_t max_queue_size;        /* requests waiting (not items); 0 = unbounded */
     uint64_t default_timeout_us;  /* per request queue timeout; 0 = none */
     int allow_timeout_override;   /* 1: a request's timeout_us replaces the default */

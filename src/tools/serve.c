@@ -46,6 +46,10 @@ static void serve_usage(FILE *f) {
             "  --preferred-batch LIST   preferred batch sizes, e.g. 4,8 (config: preferred_batch_size)\n"
             "  --max-queue-delay-us U   longest the oldest request waits for a batch to fill (default 1000\n"
             "                           without config.pbtxt; config: max_queue_delay_microseconds)\n"
+            "  --batch-delay MODE       fixed: a batch waits the whole delay for company (Triton; the default\n"
+            "                           with a config.pbtxt dynamic_batching); adaptive: it closes early when\n"
+            "                           no request is expected in time, so low load is not delayed (default\n"
+            "                           otherwise)\n"
             "  --max-queue N            requests waiting per model version before 503 (default 1024)\n"
             "  --timeout-us U           default queue timeout per request, 0 = none (config:\n"
             "                           default_timeout_microseconds; requests may set parameters.timeout)\n"
@@ -512,6 +516,7 @@ int fg_cmd_serve(int argc, char **argv) {
         {"preferred-batch", required_argument, 0, 'P'},
         {"max-queue-delay-us", required_argument, 0, 'd'},
         {"max-queue", required_argument, 0, 'q'},
+        {"batch-delay", required_argument, 0, 'A'},
         {"timeout-us", required_argument, 0, 'T'},
         {"poll-secs", required_argument, 0, 'o'},
         {"kpi-window-secs", required_argument, 0, 'w'},
@@ -542,6 +547,14 @@ int fg_cmd_serve(int argc, char **argv) {
         case 'w': bad |= parse_long(optarg, "--kpi-window-secs", 1, 3600, &window); break;
         case 'D': bad |= parse_long(optarg, "--drain-secs", 0, 3600, &drain); break;
         case 'W': ro.no_warmup = 1; break;
+        case 'A':
+            if (strcmp(optarg, "fixed") == 0 || strcmp(optarg, "adaptive") == 0) {
+                ov->adaptive_delay = optarg[0] == 'a';
+            } else {
+                fprintf(stderr, "frugal serve: --batch-delay is 'fixed' or 'adaptive', got '%s'\n", optarg);
+                bad = -1;
+            }
+            break;
         case 'P':
             if (parse_sizes(optarg, ov) < 0) {
                 fprintf(stderr, "frugal serve: --preferred-batch needs sizes like 4,8 (at most %d), got '%s'\n",

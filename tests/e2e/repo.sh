@@ -152,7 +152,7 @@ stop_server
 [[ "$rc" == 0 ]] && ok "SIGTERM exits 0" || bad "SIGTERM exits 0" "exit '$rc': $(tail -5 "$tmp/r.err")"
 
 # queue policy on a single file: a 300 ms batching delay keeps the first request queued
-if start_server q "$M/digits_mlp.onnx" --max-queue 1 --max-queue-delay-us 300000 --max-batch 8; then
+if start_server q "$M/digits_mlp.onnx" --max-queue 1 --max-queue-delay-us 300000 --max-batch 8 --batch-delay fixed; then
   curl -s -o /dev/null -w '%{http_code}' -X POST --data-binary "@$tmp/one.json" "$U/v2/models/digits_mlp/infer" >"$tmp/first" &
   cpid=$!
   sleep 0.1
@@ -167,7 +167,7 @@ if start_server q "$M/digits_mlp.onnx" --max-queue 1 --max-queue-delay-us 300000
 else bad "queue server starts" "$(cat "$tmp/q.err")"; fi
 
 # SIGTERM drain: requests admitted before the signal are all answered
-if start_server d "$M/digits_mlp.onnx" --max-queue-delay-us 400000 --max-batch 64; then
+if start_server d "$M/digits_mlp.onnx" --max-queue-delay-us 400000 --max-batch 64 --batch-delay fixed; then
   for i in $(seq 12); do
     curl -s -o "$tmp/dr$i" -w '%{http_code}' -X POST --data-binary "@$tmp/one.json" "$U/v2/models/digits_mlp/infer" >"$tmp/ds$i" &
   done

@@ -277,6 +277,44 @@ static void sched_oldest_request_delay_closes_partial_batch(void **state) {
     fg_sched_stop(q, 0);
 }
 
+/* Adaptive delay: a lone request runs at once; a steady stream still forms full batches. */
+static void sched_adaptive_delay_runs_lone_requests_at_once_and_batches_streams(void **state) {
+    (void)state;
+    static fake f;
+    fake_init(&f);
+    fg_sched_config c = base_config(8, 2000000); /* 2 s: a fixed delay would hold each lone request */
+    c.adaptive_delay = 1;
+    c.batch_cb = fake_batch_cb;
+    c.batch_user = &f;
+    fg_sched *q = start(&c, 1, &f);
+    static treq lone[3];
+    for (int i = 0; i < 3; i++) {
+        treq_init(&lone[i], 1, 1.0f, 0, 0);
+        assert_int_equal(fg_sched_submit(q, &lone[i].r), 0);
+        wait_done(&lone[i], 3000);
+        treq_check(&lone[i]);
+        assert_true(lone[i].done_ns - lone[i].r.enqueue_ns_ < 1000000000ull); /* far less than 2 s */
+        sleep_us(50000);
+    }
+    /* a burst: arrivals microseconds apart while the instance is held busy queue up and run together */
+    fake_gate(&f, 1);
+    static treq busy, burst[40];
+    treq_init(&busy, 1, 5.0f, 0, 0);
+    assert_int_equal(fg_sched_submit(q, &busy.r), 0);
+    fake_wait_entered(&f, 4);
+    for (int i = 0; i < 40; i++) {
+        treq_init(&burst[i], 1, (float)i, 0, 0);
+        assert_int_equal(fg_sched_submit(q, &burst[i].r), 0);
+    }
+    fake_gate(&f, 0);
+    for (int i = 0; i < 40; i++) {
+        wait_done(&burst[i], 5000);
+        treq_check(&burst[i]);
+    }
+    assert_int_equal(f.max_requests, 8);
+    fg_sched_stop(q, 0);
+}
+
 static void sched_splits_large_request_and_reassembles_in_order(void **state) {
     (void)state;
     static fake f;
@@ -579,6 +617,7 @@ int main(void) {
         cmocka_unit_test(sched_concurrent_submitters_each_complete_once_with_own_outputs),
         cmocka_unit_test(sched_preferred_size_closes_batch_without_delay),
         cmocka_unit_test(sched_oldest_request_delay_closes_partial_batch),
+        cmocka_unit_test(sched_adaptive_delay_runs_lone_requests_at_once_and_batches_streams),
         cmocka_unit_test(sched_splits_large_request_and_reassembles_in_order),
         cmocka_unit_test(sched_full_queue_rejects_at_once),
         cmocka_unit_test(sched_request_timeout_expires_while_queued_without_running),
