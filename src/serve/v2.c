@@ -1325,6 +1325,79 @@ static char *i64_to(char *o, int64_t v) {
     return u64_to(o, (uint64_t)v);
 }
 
+/* v * 10^k for k in about [-60, 60], with at most two roundings. */
+static double scale10(double v, int k) {
+    while (k > 22)
+        v *= 1e22, k -= 22;
+    while (k < -22)
+        v /= 1e22, k += 22;
+    return k >= 0 ? v * POW10[k] : v / POW10[-k];
+}
+
+/* Writes a float32 value (finite, not integral below 2^24) exactly as printf's "%.9g" would, without
+ * printf: 9 significant digits from double arithmetic, whose error (< 1e-7 of the last digit) can only
+ * matter within 1e-6 of a rounding tie, where printf decides. Returns the end. */
+static char *f32_to(char *o, double v) {
+    char *start = o;
+    double a = fabs(v);
+    if (a < 1e-38 || a > 3.5e38)
+        return o + sprintf(o, "%.9g", v);
+    int e = (int)floor(log10(a));
+    double s = scale10(a, 8 - e);
+    if (s < 1e8)
+        s = scale10(a, 8 - --e);
+    else if (s >= 1e9)
+        s = scale10(a, 8 - ++e);
+    double fl = floor(s), frac = s - fl;
+    if (fabs(frac - 0.5) < 1e-6 || fl < 1e8 || fl >= 1e9)
+        return start + sprintf(start, "%.9g", v);
+    uint64_t m = (uint64_t)fl + (frac > 0.5);
+    if (m == 1000000000u)
+        m = 100000000u, e++;
+    char d[9];
+    for (int i = 8; i >= 0; i--, m /= 10)
+        d[i] = (char)('0' + m % 10);
+    int nd = 9;
+    while (nd > 1 && d[nd - 1] == '0')
+        nd--;
+    if (v < 0)
+        *o++ = '-';
+    if (e < -4 || e >= 9) { /* d.ddde±XX */
+        *o++ = d[0];
+        if (nd > 1) {
+            *o++ = '.';
+            memcpy(o, d + 1, (size_t)nd - 1);
+            o += nd - 1;
+        }
+        *o++ = 'e';
+        *o++ = e < 0 ? '-' : '+';
+        int ae = e < 0 ? -e : e;
+        if (ae >= 10) {
+            *o++ = (char)('0' + ae / 10);
+            *o++ = (char)('0' + ae % 10);
+        } else {
+            *o++ = '0';
+            *o++ = (char)('0' + ae);
+        }
+    } else if (e >= 0) { /* ddd.ddd */
+        for (int i = 0; i <= e; i++)
+            *o++ = i < nd ? d[i] : '0';
+        if (nd > e + 1) {
+            *o++ = '.';
+            memcpy(o, d + e + 1, (size_t)(nd - e - 1));
+            o += nd - e - 1;
+        }
+    } else { /* 0.000ddd */
+        *o++ = '0';
+        *o++ = '.';
+        for (int i = 0; i < -e - 1; i++)
+            *o++ = '0';
+        memcpy(o, d, (size_t)nd);
+        o += nd;
+    }
+    return o;
+}
+
 static char *float_to(char *o, double v, bool f64) {
     if (!isfinite(v)) {
         memcpy(o, "null", 4);
@@ -1332,7 +1405,14 @@ static char *float_to(char *o, double v, bool f64) {
     }
     if (fabs(v) < 16777216.0 && v == (double)(int64_t)v && !(v == 0 && signbit(v)))
         return i64_to(o, (int64_t)v); /* integral: exact, no printf */
-    return o + sprintf(o, f64 ? "%.17g" : "%.9g", v);
+    return f64 ? o + sprintf(o, "%.17g", v) : f32_to(o, v);
+}
+
+/* Tests only: writes v as the response encoder does ("%.9g" for float32) into buf (>= 32 bytes). */
+size_t fg_v2_test_format_f32(char *buf, float v) {
+    char *e = float_to(buf, v, false);
+    *e = 0;
+    return (size_t)(e - buf);
 }
 
 static int put_shape(fg_v2_buf *b, const int64_t *dims, int rank) {

@@ -141,4 +141,8 @@ int fg_v2_buf_printf(fg_v2_buf *b, const char *fmt, ...) __attribute__((format(p
 /* Frees b's memory and zeroes it. */
 void fg_v2_buf_free(fg_v2_buf *b);
 
+/* Tests only: formats v as the response encoder does (what printf's "%.9g" writes) into buf (at least
+ * 32 bytes, NUL-terminated); returns the length. */
+size_t fg_v2_test_format_f32(char *buf, float v);
+
 #endif

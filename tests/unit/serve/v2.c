@@ -468,6 +468,35 @@ static void v2_validates_inputs_against_model(void **state) {
     fg_v2_request_free(&r);
 }
 
+/* The printf-free float32 writer must print exactly what "%.9g" prints, for every kind of value. */
+static void v2_float_writer_matches_printf(void **state) {
+    (void)state;
+    char got[64], want[64];
+    uint32_t x = 12345u;
+    const float special[] = {0.1f, 1e-5f, 1e-4f, 9.99999944e-05f, 0.0001f, 123456789.f, 1e9f, 999999999.f,
+                             3.4028235e38f, 1.17549435e-38f, 1e-45f, -2.5f, 0.5f, 1.5e-7f, 16777217.f, 8.5f,
+                             -0.0f, 0.3333333f, 2.71828183f, 1e10f, 9.9999999e8f};
+    for (size_t i = 0; i < sizeof special / sizeof special[0]; i++) {
+        fg_v2_test_format_f32(got, special[i]);
+        snprintf(want, sizeof want, "%.9g", (double)special[i]);
+        if (strcmp(got, want) != 0 && !(special[i] == (float)(int64_t)special[i] && fabsf(special[i]) < 16777216.f))
+            fail_msg("%.9g: got '%s', want '%s'", (double)special[i], got, want);
+    }
+    for (int i = 0; i < 2000000; i++) {
+        x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+        float v;
+        /* half the draws: any bit pattern; half: values of the usual model output range */
+        uint32_t bits = i & 1 ? x : (x & 0x807fffffu) | ((uint32_t)(120 + (x >> 23) % 16) << 23);
+        memcpy(&v, &bits, 4);
+        if (!isfinite(v) || (fabsf(v) < 16777216.f && v == (float)(int64_t)v))
+            continue; /* integral values take the integer path */
+        fg_v2_test_format_f32(got, v);
+        snprintf(want, sizeof want, "%.9g", (double)v);
+        if (strcmp(got, want) != 0)
+            fail_msg("bits 0x%08x: got '%s', want '%s'", bits, got, want);
+    }
+}
+
 static void v2_encodes_metadata(void **state) {
     (void)state;
     fg_v2_buf b = {0};
@@ -543,6 +572,7 @@ int main(void) {
         cmocka_unit_test(v2_huge_numbers_follow_strtod),
         cmocka_unit_test(v2_bounds_nesting_depth),
         cmocka_unit_test(v2_validates_inputs_against_model),
+        cmocka_unit_test(v2_float_writer_matches_printf),
         cmocka_unit_test(v2_encodes_metadata),
         cmocka_unit_test(v2_decode_speed_report),
     };
