@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Serving benchmarks of `frugal serve`, with wrk as the load generator and nginx as the HTTP peer.
 #
-#   bench/serve.sh [batching] [overhead] [json-vs-binary] [ceiling]     (no argument: all four)
+#   bench/serve.sh [batching] [overhead] [overhead-image] [json-vs-binary] [ceiling]  (no argument: all)
 #
 #   batching        digits_mlp at saturation (1-row JSON requests, wrk -c 64): dynamic batching ON
 #                   (--max-batch 32, several delays / instances / loops) vs OFF (--max-batch 0);
@@ -9,6 +9,9 @@
 #   overhead        (a) the server's saturated items/s vs `frugal run` at the batch size the server
 #                   actually ran; (b) one closed-loop connection (wrk -c 1): request p50 vs
 #                   `frugal run --batch 1` p50.
+#   overhead-image  the same as overhead (a) where compute dominates: resnet18 binary requests at
+#                   saturation (IMAGE_BATCH_SERVE, wrk -c IMAGE_BATCH_CONNS) vs `frugal run` at the
+#                   server's mean batch with the same threads.
 #   json-vs-binary  resnet18, one image: a JSON data-array body vs a binary tensor extension body.
 #   ceiling         GET /v2/health/ready on frugal (--loops 2 and 1) vs nginx returning a fixed
 #                   120-byte body (worker_processes 2 and 1), wrk -t 2 and -t 1, -c 64.
@@ -51,6 +54,8 @@ IMAGE_INPUT=${IMAGE_INPUT:-models/bench/resnet18_input.npy}
 IMAGE_SERVE=${IMAGE_SERVE:-"--threads 2"}
 IMAGE_CONNS=${IMAGE_CONNS:-"1 4"}
 IMAGE_WARMUP=${IMAGE_WARMUP:-5s}
+IMAGE_BATCH_SERVE=${IMAGE_BATCH_SERVE:-"--instances 1 --threads 2 --max-batch 8"}
+IMAGE_BATCH_CONNS=${IMAGE_BATCH_CONNS:-16}
 CEIL_WRK_THREADS=${CEIL_WRK_THREADS:-"2 1"}
 CEIL_CONNS=${CEIL_CONNS:-64}
 DIGITS=models/digits_mlp.onnx
@@ -61,6 +66,7 @@ BATCH_CONFIGS=(
   "off i1|--instances 1 --threads 1 --max-batch 0"
   "off i2|--instances 2 --threads 1 --max-batch 0"
   "on i1 d500|--instances 1 --threads 1 --max-batch 32 --max-queue-delay-us 500"
+  "on i1 d1000 fixed|--instances 1 --threads 1 --max-batch 32 --max-queue-delay-us 1000 --batch-delay fixed"
   "on i1 d2000|--instances 1 --threads 1 --max-batch 32 --max-queue-delay-us 2000"
   "on i2 d1000|--instances 2 --threads 1 --max-batch 32 --max-queue-delay-us 1000"
   "on i1 d1000 loops1|--loops 1 --instances 1 --threads 1 --max-batch 32 --max-queue-delay-us 1000"
@@ -68,7 +74,8 @@ BATCH_CONFIGS=(
 # low-load configurations of `overhead` (b)
 LOW_CONFIGS=(
   "off|--instances 1 --threads 1 --max-batch 0"
-  "on d1000|--instances 1 --threads 1 --max-batch 32 --max-queue-delay-us 1000"
+  "on d1000 fixed|--instances 1 --threads 1 --max-batch 32 --max-queue-delay-us 1000 --batch-delay fixed"
+  "on d1000 adaptive|--instances 1 --threads 1 --max-batch 32 --max-queue-delay-us 1000 --batch-delay adaptive"
 )
 
 log() { echo "serve.sh: $*" >&2; }
@@ -77,12 +84,12 @@ die() { echo "serve.sh: FAIL: $*" >&2; exit 1; }
 SECTIONS=()
 for a in "$@"; do
   case "$a" in
-    batching|overhead|json-vs-binary|ceiling) SECTIONS+=("$a") ;;
+    batching|overhead|overhead-image|json-vs-binary|ceiling) SECTIONS+=("$a") ;;
     -h|--help) sed -n '2,30p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "serve.sh: unknown section '$a' (batching, overhead, json-vs-binary, ceiling)" >&2; exit 2 ;;
   esac
 done
-[ ${#SECTIONS[@]} -eq 0 ] && SECTIONS=(batching overhead json-vs-binary ceiling)
+[ ${#SECTIONS[@]} -eq 0 ] && SECTIONS=(batching overhead overhead-image json-vs-binary ceiling)
 
 FRUGAL_BIN=$(cd "$ROOT" && realpath -e "$FRUGAL" 2>/dev/null) || die "frugal binary not found at $FRUGAL (set FRUGAL=...)"
 command -v "$WRK" >/dev/null || die "wrk not found (set WRK=...)"
@@ -363,6 +370,53 @@ section_overhead() {
   out "| engine | \`frugal run --batch 1 --threads $ENGINE_THREADS\` | $(fmt "$e50" 1) | | | | $(lrange "$tsv" engine 5) |"
 }
 
+section_overhead_image() {
+  out
+  out "## overhead-image: saturated server vs engine alone, $(basename "$IMAGE_MODEL" .onnx), binary tensors"
+  out
+  if [ ! -f "$IMAGE_MODEL" ]; then
+    out "Skipped: $IMAGE_MODEL is missing (\`/usr/bin/python3 models/make_models.py --bench\` makes it)."
+    return 0
+  fi
+  local tsv=$TMP/oimg.tsv r s0 s1 l mb b p js model name hl threads
+  : >"$tsv"
+  model=$(basename "$IMAGE_MODEL" .onnx)
+  threads=$(sed -n 's/.*--threads \([0-9]*\).*/\1/p' <<<"$IMAGE_BATCH_SERVE"); threads=${threads:-1}
+  for ((r = 1; r <= ROUNDS; r++)); do
+    # shellcheck disable=SC2086
+    start_frugal oi "$IMAGE_MODEL" $IMAGE_BATCH_SERVE
+    name=$(curl -sf "$URL_oi/v2/models/$model" | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["inputs"][0]["name"])') ||
+      die "cannot read the input name from $URL_oi/v2/models/$model"
+    hl=$("$PYTHON" "$BENCH_DIR/serve_bodies.py" image "$name" "$IMAGE_INPUT" "$TMP") || die "cannot write the image bodies"
+    local args=(BODY="$TMP/image.bin" HDR_LEN="$hl" CONTENT_TYPE=application/octet-stream)
+    run_wrk "$TMP/w.out" "$IMAGE_WARMUP" "$URL_oi/v2/models/$model/infer" "-t 1 -c $IMAGE_BATCH_CONNS" "${args[@]}"
+    s0=$(batch_stats "$URL_oi"); l=$(load1)
+    run_wrk "$TMP/w.out" "$DURATION" "$URL_oi/v2/models/$model/infer" "-t 1 -c $IMAGE_BATCH_CONNS" "${args[@]}"
+    s1=$(batch_stats "$URL_oi")
+    stop_frugal oi
+    mb=$(awk -v a="$s0" -v b="$s1" 'BEGIN { split(a, x, " "); split(b, y, " "); n = y[2] - x[2]; print (n > 0 ? (y[1] - x[1]) / n : 0) }')
+    printf 'server\t%s\t%s\t%s\n' "$(kv "$WRK_LINE" rps)" "$mb" "$l" >>"$tsv"
+    raw overhead-image-server "$r" "$(kv "$WRK_LINE" rps)" "$(kv "$WRK_LINE" p50_us)" "$mb" "$l"
+    b=$(awk -v m="$mb" 'BEGIN { b = int(m + 0.5); print b < 1 ? 1 : b }')
+    l=$(load1)
+    js=$("$FRUGAL_BIN" run "$IMAGE_MODEL" --batch "$b" --threads "$threads" --repeat 40 --warmup 3 --json 2>"$TMP/run.err") ||
+      die "frugal run failed: $(tail -c 300 "$TMP/run.err")"
+    p=$(sed -n 's/.*"latency_ms":{"p50":\([0-9.eE+-]*\).*/\1/p' <<<"$js")
+    printf 'engine\t%s\t%s\t%s\n' "$(awk -v b="$b" -v p="$p" 'BEGIN { print b * 1000 / p }')" "$b" "$l" >>"$tsv"
+    raw overhead-image-engine "$r" "$b" "$p" "$l"
+    log "overhead-image round $r: server $(kv "$WRK_LINE" rps) items/s at mean batch $mb; engine batch $b p50 $p ms"
+  done
+  local srv eng q
+  srv=$(col "$tsv" server 2); eng=$(col "$tsv" engine 2)
+  q=$(ratio "$srv" "$eng")
+  out "| what | command | images/s | batch | load |"
+  out "|---|---|---:|---:|---:|"
+  out "| server | \`frugal serve $IMAGE_MODEL $IMAGE_BATCH_SERVE\`, wrk -t 1 -c $IMAGE_BATCH_CONNS, binary body | $(fmt "$srv" 1) | $(fmt "$(col "$tsv" server 3)" 1) (mean, /metrics) | $(lrange "$tsv" server 4) |"
+  out "| engine | \`frugal run --batch B --threads $threads\`, B*1000/p50 | $(fmt "$eng" 1) | $(fmt "$(col "$tsv" engine 3)") | $(lrange "$tsv" engine 4) |"
+  out
+  out "Server / engine: **$q** (goal ≥ 0.7: $(goal "$q" 0.7 ">="))."
+}
+
 section_json_vs_binary() {
   out
   out "## json-vs-binary: $(basename "$IMAGE_MODEL" .onnx), one image"
@@ -475,6 +529,7 @@ for s in "${SECTIONS[@]}"; do
   case "$s" in
     batching) section_batching ;;
     overhead) section_overhead ;;
+    overhead-image) section_overhead_image ;;
     json-vs-binary) section_json_vs_binary ;;
     ceiling) section_ceiling ;;
   esac
