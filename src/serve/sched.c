@@ -58,6 +58,7 @@ struct fg_sched {
     uint64_t stop_deadline;
     uint64_t next_deadline; /* earliest deadline_ns_ of a queued untaken request (UINT64_MAX: none) */
     uint64_t last_arrival, gap_ewma; /* adaptive delay: last submit, moving average of the gaps (ns) */
+    uint32_t busy_ewma; /* adaptive delay: share of arrivals that found requests queued or running, 1/65536 */
     fg_sched_stats st;
 };
 
@@ -518,7 +519,7 @@ static void *worker_main(void *arg) {
             uint64_t wake = due;
             if (!close && q->c.adaptive_delay) {
                 uint64_t quiet = q->last_arrival + 4 * q->gap_ewma;
-                if (now + q->gap_ewma > due || now >= quiet)
+                if (q->busy_ewma < 32768 || now + q->gap_ewma > due || now >= quiet)
                     close = 1; /* nobody is expected in time: run what there is now */
                 else if (quiet < wake)
                     wake = quiet;
@@ -636,6 +637,10 @@ int fg_sched_submit(fg_sched *q, fg_sched_req *r) {
             gap = cap;
         q->gap_ewma = q->last_arrival ? q->gap_ewma - q->gap_ewma / 8 + gap / 8 : cap;
         q->last_arrival = now;
+        /* Whether arrivals overlap: a lone closed-loop client never finds company, however long a
+         * batch waits for it (the gaps alone would grow with the wait and feed it) */
+        uint32_t busy = q->st.queued_requests + q->st.inflight_requests > 0 ? 65536u : 0u;
+        q->busy_ewma = q->busy_ewma - q->busy_ewma / 8 + busy / 8;
     }
     level *l = &q->levels[prio - 1];
     if (l->tail)

@@ -14,11 +14,13 @@
  *     size (the largest preferred size that fits is used), when the next queued request cannot join it
  *     (different per-item shape or dtype, or it does not fit), or when the OLDEST queued request has
  *     waited max_queue_delay_us. Otherwise workers sleep until that oldest request's deadline.
- *   - Adaptive delay (adaptive_delay = 1): the queue keeps a moving average of the gaps between
- *     arrivals. A batch that is not full also closes when the next arrival is not expected before the
- *     oldest request's deadline (average gap > time left), or when the queue has been quiet for four
- *     average gaps: at low load a request runs at once instead of waiting out the delay for company
- *     that will not come; under load batches fill as before. Off, the delay is waited in full (Triton).
+ *   - Adaptive delay (adaptive_delay = 1): the queue keeps moving averages of the gaps between
+ *     arrivals and of the share of arrivals that found other requests queued or running. A batch that
+ *     is not full also closes when most arrivals find the queue empty (no concurrency: a lone client
+ *     will not send more while it waits), when the next arrival is not expected before the oldest
+ *     request's deadline (average gap > time left), or when the queue has been quiet for four average
+ *     gaps: at low load a request runs at once instead of waiting out the delay for company that will
+ *     not come; under load batches fill as before. Off, the delay is waited in full (Triton).
  *   - Requests of at most max_batch_size items are never split. A request larger than max_batch_size
  *     is split into chunks that fill batches (possibly run by several instances at once); its outputs
  *     are reassembled in item order and its completion is called once.
