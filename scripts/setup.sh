@@ -9,7 +9,7 @@ set -euo pipefail
 pkgs=(
   build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
   libdnnl-dev libprotobuf-c-dev protobuf-c-compiler libonnx-dev libonnx-testdata
-  libcmocka-dev zlib1g-dev libssl-dev libcjson-dev curl wrk prometheus
+  libcmocka-dev zlib1g-dev libssl-dev libcjson-dev curl wrk prometheus libhiredis-dev redis-server
 )
 bench=0
 for arg in "$@"; do
