@@ -82,6 +82,7 @@ typedef struct conn {
     struct conn *t_prev, *t_next; /* timer list */
     struct conn *a_prev, *a_next; /* all connections of the loop */
     char peer[64];
+    bool peer_loopback;
 } conn;
 
 typedef struct tlist {
@@ -373,6 +374,8 @@ static void dispatch(conn *c, const char *body, size_t body_len) {
         .body = body_len ? body : NULL,
         .body_len = body_len,
         .loop_index = L->index,
+        .peer = c->peer,
+        .peer_loopback = c->peer_loopback,
     };
     L->srv->handler_cb(L->srv->user, &r, h);
 }
@@ -527,14 +530,19 @@ static void loop_accept(loop *L) {
         fg_http_request_reset(&c->req);
         char host[INET6_ADDRSTRLEN] = "?";
         int port = 0;
+        c->peer_loopback = false;
         if (sa.ss_family == AF_INET) {
             struct sockaddr_in *s4 = (struct sockaddr_in *)&sa;
             inet_ntop(AF_INET, &s4->sin_addr, host, sizeof host);
             port = ntohs(s4->sin_port);
+            c->peer_loopback = (ntohl(s4->sin_addr.s_addr) >> 24) == 127;
         } else if (sa.ss_family == AF_INET6) {
             struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&sa;
             inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof host);
             port = ntohs(s6->sin6_port);
+            const uint8_t *a = s6->sin6_addr.s6_addr;
+            static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+            c->peer_loopback = IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr) || (memcmp(a, mapped, 12) == 0 && a[12] == 127);
         }
         snprintf(c->peer, sizeof c->peer, "%s:%d", host, port);
         c->a_next = L->all;

@@ -40,6 +40,7 @@
 #ifndef FG_SERVE_NET_H
 #define FG_SERVE_NET_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -72,6 +73,8 @@ typedef struct fg_net_request {
     const char *body; /* Content-Length or decoded chunked body; NULL when body_len is 0 */
     size_t body_len;
     int loop_index; /* which loop thread runs this connection, 0..n_loops-1 */
+    const char *peer;   /* "address:port" of the client, NUL-terminated, valid as the slices */
+    bool peer_loopback; /* the client connects from 127.0.0.0/8 or ::1 (management is allowed) */
 } fg_net_request;
 
 typedef struct fg_net_server fg_net_server;

@@ -59,6 +59,9 @@ static void serve_usage(FILE *f) {
             "  --drain-secs S           longest SIGTERM waits for admitted requests (default 30)\n"
             "  --no-warmup              skip warmup runs before a version becomes ready\n"
             "  --price-per-hour USD     machine price for the cost figures (default 0.0)\n"
+            "  --admin-token TOKEN      lets non-loopback callers load, unload and purge with\n"
+            "                           'Authorization: Bearer TOKEN' (default: loopback only); also read\n"
+            "                           from the environment variable FRUGAL_ADMIN_TOKEN\n"
             "  -h, --help               this help\n"
             "\nexit status: 0 after a clean shutdown, 1 on error (one line on stderr), 2 on bad usage\n");
 }
@@ -78,6 +81,7 @@ static int parse_long(const char *s, const char *opt, long min, long max, long *
 typedef struct server {
     _Atomic(fg_repo *) repo;  /* NULL while the models load */
     atomic_int ready;
+    const char *admin_token;  /* NULL: management only from loopback */
     fg_metrics *metrics;
     fg_v2_buf server_meta;
 } server;
@@ -326,6 +330,41 @@ static void infer(server *s, fg_repo *repo, const fg_net_request *req, fg_net_re
     }
 }
 
+/* Management operations (load, unload, cache purge) change what every client gets: loopback callers
+ * may, others only with the admin token. Answers the request and returns 0 when it is refused. */
+static int management_allowed(server *s, const fg_net_request *req, fg_net_resp *resp) {
+    if (req->peer_loopback)
+        return 1;
+    if (!s->admin_token) {
+        fg_warn("serve: refused a management request from %s (no --admin-token)", req->peer);
+        respond_error(resp, 403,
+                      "management operations are allowed only from loopback; start the server with "
+                      "--admin-token to allow remote callers");
+        return 0;
+    }
+    const fg_http_slice *h = find_header(req, "Authorization");
+    if (!h || h->len < 7 || strncasecmp(h->ptr, "Bearer ", 7) != 0) {
+        static const char wn[] = "WWW-Authenticate", wv[] = "Bearer";
+        fg_http_header extra = {{wn, sizeof wn - 1}, {wv, sizeof wv - 1}};
+        static const char msg[] =
+            "{\"error\":\"management operations need the header 'Authorization: Bearer <admin token>'\"}";
+        fg_net_respond(resp, 401, "application/json", &extra, 1, msg, sizeof msg - 1);
+        return 0;
+    }
+    const char *tok = h->ptr + 7;
+    size_t tl = h->len - 7, al = strlen(s->admin_token);
+    /* constant time in the token's bytes: a wrong guess learns nothing from the timing */
+    unsigned char diff = (unsigned char)(tl != al);
+    for (size_t i = 0; i < al; i++)
+        diff |= (unsigned char)(s->admin_token[i] ^ (i < tl ? tok[i] : 0));
+    if (diff) {
+        fg_warn("serve: refused a management request from %s (wrong admin token)", req->peer);
+        respond_error(resp, 403, "invalid admin token");
+        return 0;
+    }
+    return 1;
+}
+
 /* Repository operation completion: answers the HTTP request. */
 static void control_done(void *ctx, int status, const char *body, size_t len, const char *msg) {
     fg_net_resp *resp = ctx;
@@ -406,7 +445,8 @@ static void model_route(server *s, fg_repo *repo, const fg_net_request *req, fg_
     fg_v2_buf_free(&b);
 }
 
-static void repository_route(fg_repo *repo, const fg_net_request *req, fg_net_resp *resp, fg_http_slice p) {
+static void repository_route(server *s, fg_repo *repo, const fg_net_request *req, fg_net_resp *resp,
+                             fg_http_slice p) {
     if (req->method_id != FG_HTTP_POST) {
         respond_error(resp, 405, "method not allowed: repository operations take POST");
         return;
@@ -423,12 +463,10 @@ static void repository_route(fg_repo *repo, const fg_net_request *req, fg_net_re
         while (pl + nl < p.len && name[nl] != '/')
             nl++;
         fg_http_slice rest = {name + nl, p.len - pl - nl};
-        if (nl > 0 && slice_is(rest, "/load")) {
-            fg_repo_control(repo, FG_REPO_LOAD, name, nl, control_done, resp);
-            return;
-        }
-        if (nl > 0 && slice_is(rest, "/unload")) {
-            fg_repo_control(repo, FG_REPO_UNLOAD, name, nl, control_done, resp);
+        int load = slice_is(rest, "/load"), unload = slice_is(rest, "/unload");
+        if (nl > 0 && (load || unload)) {
+            if (management_allowed(s, req, resp))
+                fg_repo_control(repo, load ? FG_REPO_LOAD : FG_REPO_UNLOAD, name, nl, control_done, resp);
             return;
         }
     }
@@ -483,7 +521,7 @@ static void handle(void *user, const fg_net_request *req, fg_net_resp *resp) {
     } else if (slice_starts(p, "/v2/models/") && p.len > 11) {
         model_route(s, repo, req, resp, (fg_http_slice){p.ptr + 11, p.len - 11});
     } else if (slice_starts(p, "/v2/repository/")) {
-        repository_route(repo, req, resp, p);
+        repository_route(s, repo, req, resp, p);
     } else {
         respond_error(resp, 404, "not found");
     }
@@ -523,10 +561,12 @@ int fg_cmd_serve(int argc, char **argv) {
         {"drain-secs", required_argument, 0, 'D'},
         {"no-warmup", no_argument, 0, 'W'},
         {"price-per-hour", required_argument, 0, 'c'},
+        {"admin-token", required_argument, 0, 'K'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
     const char *host = "127.0.0.1";
+    const char *admin_token = getenv("FRUGAL_ADMIN_TOKEN");
     long port = 8000, loops = 0, v = 0, poll_s = 0, window = 60, drain = 30;
     fg_repo_opts ro = {.overrides = fg_repo_overrides_none()};
     fg_repo_overrides *ov = &ro.overrides;
@@ -547,6 +587,7 @@ int fg_cmd_serve(int argc, char **argv) {
         case 'w': bad |= parse_long(optarg, "--kpi-window-secs", 1, 3600, &window); break;
         case 'D': bad |= parse_long(optarg, "--drain-secs", 0, 3600, &drain); break;
         case 'W': ro.no_warmup = 1; break;
+        case 'K': admin_token = optarg; break;
         case 'A':
             if (strcmp(optarg, "fixed") == 0 || strcmp(optarg, "adaptive") == 0) {
                 ov->adaptive_delay = optarg[0] == 'a';
@@ -598,6 +639,9 @@ int fg_cmd_serve(int argc, char **argv) {
     sigaddset(&sigs, SIGINT);
     pthread_sigmask(SIG_BLOCK, &sigs, &old);
 
+    if (admin_token && !*admin_token)
+        admin_token = NULL;
+    s.admin_token = admin_token;
     s.metrics = fg_metrics_new();
     ro.metrics = s.metrics;
     if (fg_metrics_process_register(s.metrics, ro.price_per_hour, &e) < 0 ||

@@ -16,7 +16,7 @@ start_server() {
   pids+=("$pid")
   local port=
   for _ in $(seq 300); do
-    port=$(sed -n 's|^frugal serve: ready on http://127\.0\.0\.1:\([0-9][0-9]*\) .*|\1|p' "$tmp/$name.out")
+    port=$(sed -n 's|^frugal serve: ready on http://[0-9.]*:\([0-9][0-9]*\) .*|\1|p' "$tmp/$name.out")
     [[ -n "$port" ]] && break
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.1

@@ -178,6 +178,28 @@ if start_server d "$M/digits_mlp.onnx" --max-queue-delay-us 400000 --max-batch 6
   [[ $n -eq 12 && "$rc" == 0 ]] && ok "SIGTERM answers all 12 queued requests and exits 0" || bad "SIGTERM drain" "$n of 12 answered, exit '$rc'"
 else bad "drain server starts" "$(cat "$tmp/d.err")"; fi
 
+# management safety: load/unload from a non-loopback address need the admin token
+H=$(hostname -I 2>/dev/null | tr ' ' '\n' | grep -E '^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$' | grep -v '^127\.' | head -1)
+if [[ -z "$H" ]]; then
+  echo "skip management from a non-loopback address: this machine has no IPv4 address besides loopback"
+elif start_server m "$M/digits_mlp.onnx" --host 0.0.0.0; then
+  RU=${U/127.0.0.1/$H}
+  code=$(curl -s -o "$tmp/body" -w '%{http_code}' -X POST "$RU/v2/repository/models/digits_mlp/unload")
+  [[ $code == 403 ]] && grep -q 'only from loopback' "$tmp/body" && ok "remote unload without --admin-token is 403" \
+    || bad "remote unload without --admin-token is 403" "$code $(cat "$tmp/body")"
+  req POST /v2/repository/models/digits_mlp/load; expect "loopback load needs no token" 200 ''
+  stop_server
+  FRUGAL_ADMIN_TOKEN=s3cret start_server m2 "$M/digits_mlp.onnx" --host 0.0.0.0
+  RU=${U/127.0.0.1/$H}
+  c1=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$RU/v2/repository/models/digits_mlp/unload")
+  c2=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Authorization: Bearer nope' "$RU/v2/repository/models/digits_mlp/unload")
+  c3=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Authorization: Bearer s3cret' "$RU/v2/repository/models/digits_mlp/unload")
+  c4=$(curl -s -o /dev/null -w '%{http_code}' "$RU/v2/models/digits_mlp/ready")
+  [[ "$c1 $c2 $c3 $c4" == "401 403 200 503" ]] && ok "admin token: none 401, wrong 403, right 200 (model unloaded)" \
+    || bad "admin token" "got $c1 $c2 $c3 $c4, want 401 403 200 503"
+  stop_server
+else bad "management server starts" "$(cat "$tmp/m.err")"; fi
+
 # a config error stops the server with the file, line and column
 mkdir -p "$tmp/bad/m/1" && cp "$M/digits_mlp.onnx" "$tmp/bad/m/1/model.onnx"
 printf 'name: "m"\nmax_batch_size: "eight"\n' >"$tmp/bad/m/config.pbtxt"
