@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "core/clock.h"
 #include "core/log.h"
@@ -44,6 +45,7 @@ enum { ST_READY, ST_UNAVAILABLE };
 
 struct fg_repo_model {
     char *name;
+    uint32_t tag; /* response cache tag: the model's index in the repository */
     char *dir;  /* REPO/<name>; NULL in single-file mode */
     char *file; /* the .onnx in single-file mode */
     filesig cfg_sig;
@@ -83,6 +85,7 @@ struct fg_repo {
     fg_metric_family *f_req, *f_dur, *f_qdur, *f_cdur, *f_bitems, *f_breq, *f_batches, *f_items, *f_cap;
     fg_metric_family *f_qdepth, *f_inflight, *f_busy, *f_wlat, *f_wrps, *f_werr, *f_weff, *f_widle;
     fg_metric *s_cost, *s_idle, *s_window;
+    fg_metric_family *f_chits, *f_cmiss, *f_cerr, *f_clookup, *f_cins, *f_cevict, *f_crej, *f_cbytes, *f_centries;
 };
 
 static const char *const outcome_names[FG_OUT_N] = {"success", "bad_request", "rejected",
@@ -459,6 +462,24 @@ static int make_series(fg_repo *r, fg_repo_version *v, fg_err *e) {
         if (!(*w[i] = fg_metrics_series(r->f_wlat, l3, e)))
             return -1;
     }
+    if (v->cache_on) {
+        static const char *const lvl[2] = {"local", "redis"};
+        for (int l = 0; l < 2; l++) {
+            const char *ml[] = {v->model_name, lvl[l]};
+            if (!(v->c_hits[l] = fg_metrics_series(r->f_chits, ml, e)) ||
+                !(v->c_misses[l] = fg_metrics_series(r->f_cmiss, ml, e)) ||
+                !(v->c_errors[l] = fg_metrics_series(r->f_cerr, ml, e)) ||
+                !(v->c_lookup[l] = fg_metrics_series(r->f_clookup, ml, e)))
+                return -1;
+        }
+        const char *ml[] = {v->model_name, "local"};
+        if (!(v->c_inserts = fg_metrics_series(r->f_cins, ml, e)) ||
+            !(v->c_evictions = fg_metrics_series(r->f_cevict, ml, e)) ||
+            !(v->c_rejects = fg_metrics_series(r->f_crej, ml, e)) ||
+            !(v->c_bytes = fg_metrics_series(r->f_cbytes, ml, e)) ||
+            !(v->c_entries = fg_metrics_series(r->f_centries, ml, e)))
+            return -1;
+    }
     v->busy = calloc((size_t)v->n_instances, sizeof *v->busy);
     if (!v->busy)
         return fg_err_set(e, FG_ENOMEM, "out of memory");
@@ -526,9 +547,18 @@ void fg_repo_reshape(fg_tensor *t, int batch_dim, const int64_t *dims, int rank)
 
 /* Drains and frees v (NULL is fine). Its metric series stay in the registry: counters keep their final
  * values, gauges are zeroed. */
+void fg_repo_version_hold(fg_repo_version *v) { __atomic_add_fetch(&v->holds_, 1, __ATOMIC_ACQ_REL); }
+
+void fg_repo_version_release(fg_repo_version *v) { __atomic_sub_fetch(&v->holds_, 1, __ATOMIC_ACQ_REL); }
+
 static void version_free(fg_repo_version *v, uint64_t deadline_ns) {
     if (!v)
         return;
+    /* requests waiting on Redis hold v: they finish within the Redis timeout */
+    while (__atomic_load_n(&v->holds_, __ATOMIC_ACQUIRE) > 0) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
     fg_sched_stop(v->sched, deadline_ns);
     for (int i = 0; i < v->n_instances && v->sessions; i++)
         fg_session_free(v->sessions[i]);
@@ -573,6 +603,12 @@ static fg_repo_version *version_load(fg_repo *r, fg_repo_model *m, int64_t versi
     if (make_settings(&c, derived, model_batchable(v), &r->o.overrides, &st, e) < 0)
         goto fail;
     request_shapes(v, &c);
+    v->cache_tag = m->tag;
+    v->cache_on = r->o.cache && m->tag < FG_CACHE_MAX_TAGS &&
+                  (c.has_response_cache ? c.response_cache : r->o.cache_by_default);
+    if (c.has_response_cache && c.response_cache && !r->o.cache)
+        fg_warn("repo: model '%s': response_cache is enabled in its config, but the server has no cache "
+                "(--cache-bytes)", m->name);
     v->max_batch = st.max_batch;
     v->batch_dim = c.max_batch_size > 0 || st.max_batch > 0;
     v->allow_timeout_override = st.allow_override;
@@ -785,6 +821,8 @@ static int publish(fg_repo *r, fg_repo_model *m, const version_slot *slots, size
     snprintf(m->reason, sizeof m->reason, "%s", n ? "" : reason);
     pthread_rwlock_unlock(&r->lock);
     fg_v2_buf_free(&meta);
+    if (r->o.cache) /* a new version never matches old keys (the version is in them); free their room */
+        fg_cache_purge_tag(r->o.cache, m->tag);
     for (size_t i = 0; i < n_old; i++) {
         int kept = 0;
         for (size_t k = 0; k < n; k++)
@@ -908,6 +946,7 @@ static fg_repo_model *model_add(fg_repo *r, const char *name, size_t len, fg_err
         r->models = nm;
         r->cap_models = nc;
     }
+    m->tag = (uint32_t)r->n_models;
     r->models[r->n_models++] = m;
     pthread_rwlock_unlock(&r->lock);
     return m;
@@ -1103,6 +1142,15 @@ static void poll_repo(fg_repo *r) {
     free_names(names, n);
 }
 
+static int op_purge(fg_repo *r, const char *name, fg_v2_buf *b, fg_err *e) {
+    fg_repo_model *m = model_get(r, name, strlen(name));
+    if (!m)
+        return fg_err_set(e, FG_ENOTFOUND, "no model '%s' in the repository", name);
+    size_t n = r->o.cache ? fg_cache_purge_tag(r->o.cache, m->tag) : 0;
+    fg_info("repo: model '%s': %zu response cache entries purged", name, n);
+    return fg_v2_buf_printf(b, "{\"purged\":%zu}", n) < 0 ? fg_err_set(e, FG_ENOMEM, "out of memory") : 0;
+}
+
 static void *ctl_main(void *arg) {
     fg_repo *r = arg;
     uint64_t next_poll = r->o.poll_s ? fg_now_ns() + r->o.poll_s * 1000000000ull : UINT64_MAX;
@@ -1130,10 +1178,11 @@ static void *ctl_main(void *arg) {
             fg_v2_buf b = {0};
             int rc = op->op == FG_REPO_LOAD     ? op_load(r, op->name, &e)
                      : op->op == FG_REPO_UNLOAD ? op_unload(r, op->name, &e)
+                     : op->op == FG_REPO_PURGE  ? op_purge(r, op->name, &b, &e)
                                                 : index_json(r, &b, &e);
             if (rc < 0)
-                op->done_cb(op->ctx, rc < 0 ? rc : FG_EINTERNAL, NULL, 0, e.msg);
-            else if (op->op == FG_REPO_INDEX)
+                op->done_cb(op->ctx, rc, NULL, 0, e.msg);
+            else if (op->op == FG_REPO_INDEX || op->op == FG_REPO_PURGE)
                 op->done_cb(op->ctx, 0, b.ptr, b.len, NULL);
             else
                 op->done_cb(op->ctx, 0, "{}", 2, NULL);
@@ -1239,6 +1288,30 @@ static int register_families(fg_repo *r, fg_err *e) {
         !r->f_items || !r->f_cap || !r->f_qdepth || !r->f_inflight || !r->f_busy || !r->f_wlat || !r->f_wrps ||
         !r->f_werr || !r->f_weff || !r->f_widle || !sc || !si || !sw)
         return -1;
+    if (r->o.cache) {
+        const char *ll[] = {"model", "level"};
+        r->f_chits = fg_metrics_counter(g, "frugal_cache_hits_total", "Response cache hits.", ll, 2, e);
+        r->f_cmiss = fg_metrics_counter(g, "frugal_cache_misses_total", "Response cache misses.", ll, 2, e);
+        r->f_cerr = fg_metrics_counter(g, "frugal_cache_errors_total",
+                                       "Response cache lookups that failed (Redis down, slow or corrupt values).",
+                                       ll, 2, e);
+        /* a local lookup takes microseconds, a Redis one tens of microseconds to its timeout */
+        static const double cb[] = {1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4,
+                                    5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1};
+        r->f_clookup = fg_metrics_histogram(g, "frugal_cache_lookup_duration_seconds",
+                                            "Response cache lookup time, seconds.", ll, 2, cb, sizeof cb / sizeof cb[0], e);
+        r->f_cins = fg_metrics_counter(g, "frugal_cache_insertions_total", "Results stored in the response cache.",
+                                       ll, 2, e);
+        r->f_cevict = fg_metrics_counter(g, "frugal_cache_evictions_total",
+                                         "Entries removed to make room or because their TTL passed.", ll, 2, e);
+        r->f_crej = fg_metrics_counter(g, "frugal_cache_admission_rejects_total",
+                                       "Results the admission policy did not store.", ll, 2, e);
+        r->f_cbytes = fg_metrics_gauge(g, "frugal_cache_bytes", "Bytes held by the response cache.", ll, 2, e);
+        r->f_centries = fg_metrics_gauge(g, "frugal_cache_entries", "Entries held by the response cache.", ll, 2, e);
+        if (!r->f_chits || !r->f_cmiss || !r->f_cerr || !r->f_clookup || !r->f_cins || !r->f_cevict || !r->f_crej ||
+            !r->f_cbytes || !r->f_centries)
+            return -1;
+    }
     if (!(r->s_cost = fg_metrics_series(sc, NULL, e)) || !(r->s_idle = fg_metrics_series(si, NULL, e)) ||
         !(r->s_window = fg_metrics_series(sw, NULL, e)))
         return -1;
@@ -1285,6 +1358,15 @@ static void collect(void *ctx) {
         fg_metric_set(v->w_errors, s.error_ratio);
         fg_metric_set(v->w_eff, s.batch_efficiency);
         fg_metric_set(v->w_idle, s.idle_share);
+        if (v->cache_on) {
+            fg_cache_stats cs;
+            fg_cache_tag_stats(r->o.cache, v->cache_tag, &cs);
+            fg_metric_set(v->c_inserts, (double)cs.inserts);
+            fg_metric_set(v->c_evictions, (double)(cs.evictions + cs.expiries));
+            fg_metric_set(v->c_rejects, (double)cs.rejects);
+            fg_metric_set(v->c_bytes, (double)cs.bytes);
+            fg_metric_set(v->c_entries, (double)cs.entries);
+        }
     }
     fg_kpi_snap all;
     fg_kpi_snapshot_many(ks, n, now, r->o.price_per_hour, n_inst, &all);

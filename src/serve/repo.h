@@ -42,6 +42,7 @@
 
 #include "core/err.h"
 #include "frugal/engine.h"
+#include "serve/cache.h"
 #include "serve/kpi.h"
 #include "serve/metrics.h"
 #include "serve/sched.h"
@@ -86,6 +87,8 @@ typedef struct fg_repo_opts {
     int no_warmup;          /* 1: skip warmup runs */
     unsigned poll_s;        /* > 0: rescan the repository every poll_s seconds */
     double price_per_hour;  /* machine price, for the KPI cost figures */
+    fg_cache *cache;        /* response cache (NULL: none); purged per model on unload and version switch */
+    int cache_by_default;   /* cache models whose config does not set response_cache */
 } fg_repo_opts;
 
 typedef struct fg_repo fg_repo;
@@ -120,7 +123,21 @@ typedef struct fg_repo_version {
     fg_metric *queue_depth, *inflight;
     fg_metric *w_p50, *w_p95, *w_p99, *w_rps, *w_errors, *w_eff, *w_idle;
     fg_metric **busy;        /* per instance */
+    /* response cache: on for this version, the model's tag, and the series of both levels */
+    int cache_on;
+    uint32_t cache_tag;
+    fg_metric *c_hits[2], *c_misses[2], *c_errors[2], *c_lookup[2]; /* [FG_CACHE_LOCAL], [FG_CACHE_REDIS] */
+    fg_metric *c_inserts, *c_evictions, *c_rejects, *c_bytes, *c_entries;
+    int holds_;              /* fg_repo_version_hold count; private */
 } fg_repo_version;
+
+enum { FG_CACHE_LOCAL = 0, FG_CACHE_REDIS = 1 };
+
+/* Keeps v from being freed after it is unpublished until fg_repo_version_release (a request waiting on
+ * Redis outside the read lock). Call with the read lock held. */
+void fg_repo_version_hold(fg_repo_version *v);
+/* Drops a hold; any thread. */
+void fg_repo_version_release(fg_repo_version *v);
 
 /* Why fg_repo_find returned NULL. */
 enum { FG_REPO_NO_MODEL = 1, FG_REPO_NO_VERSION, FG_REPO_NOT_READY };
@@ -150,17 +167,18 @@ fg_repo_version *fg_repo_find(fg_repo *r, const char *name, size_t len, int64_t 
 int fg_repo_model_meta(fg_repo *r, const char *name, size_t len, fg_v2_buf *out);
 
 /* Control operations, run on the control thread in order. */
-typedef enum fg_repo_op { FG_REPO_LOAD, FG_REPO_UNLOAD, FG_REPO_INDEX } fg_repo_op;
+typedef enum fg_repo_op { FG_REPO_LOAD, FG_REPO_UNLOAD, FG_REPO_INDEX, FG_REPO_PURGE } fg_repo_op;
 
 /* Called on the control thread when an operation finished: status 0 with body (LOAD/UNLOAD: "{}";
- * INDEX: the repository index JSON), or a negative FG_E* code with msg. body/msg are valid only during
+ * INDEX: the repository index JSON; PURGE: {"purged": n}), or a negative FG_E* code with msg. body/msg are valid only during
  * the call. */
 typedef void (*fg_repo_done_cb)(void *ctx, int status, const char *body, size_t len, const char *msg);
 
 /* Queues an operation on model name (copied; ignored for INDEX). done_cb is called exactly once, from
  * the control thread, or from here with FG_ENOMEM / FG_ESTOPPED. LOAD (re)reads the model's directory
  * and config: new or changed versions are loaded and switched to, versions no longer named by the
- * policy are drained and unloaded. UNLOAD drains and unloads every version. */
+ * policy are drained and unloaded. UNLOAD drains and unloads every version. PURGE drops the model's
+ * entries from the local response cache. */
 void fg_repo_control(fg_repo *r, fg_repo_op op, const char *name, size_t len, fg_repo_done_cb done_cb, void *ctx);
 
 /* Number of models and loaded versions (for the startup line). */

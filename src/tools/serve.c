@@ -19,7 +19,9 @@
 #include "core/log.h"
 #include "frugal/engine.h"
 #include "serve/metrics.h"
+#include "serve/cache.h"
 #include "serve/net.h"
+#include "serve/redis.h"
 #include "serve/repo.h"
 #include "serve/sched.h"
 #include "serve/v2.h"
@@ -59,6 +61,14 @@ static void serve_usage(FILE *f) {
             "  --drain-secs S           longest SIGTERM waits for admitted requests (default 30)\n"
             "  --no-warmup              skip warmup runs before a version becomes ready\n"
             "  --price-per-hour USD     machine price for the cost figures (default 0.0)\n"
+            "  --cache-bytes SIZE       response cache budget, e.g. 256M (default 0 = no cache); models are\n"
+            "                           cached unless their config says response_cache { enable: false }\n"
+            "  --cache-ttl SECS         lifetime of a cached answer (default 0 = until evicted)\n"
+            "  --cache-policy P         sieve (default) or lru\n"
+            "  --cache-admission A      all, or second-hit (default: store a result the second time its\n"
+            "                           key is seen, so one-off inputs do not evict hot ones)\n"
+            "  --cache-min-compute-us U store only results that took at least U us (default 0)\n"
+            "  --cache-redis URL        redis://host:port[/db]: a shared second level (needs --cache-bytes)\n"
             "  --admin-token TOKEN      lets non-loopback callers load, unload and purge with\n"
             "                           'Authorization: Bearer TOKEN' (default: loopback only); also read\n"
             "                           from the environment variable FRUGAL_ADMIN_TOKEN\n"
@@ -78,10 +88,32 @@ static int parse_long(const char *s, const char *opt, long min, long max, long *
     return 0;
 }
 
+/* "268435456", "256K", "256M", "1G" (powers of 1024) into *out. */
+static int parse_size(const char *s, size_t *out) {
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *s == '-')
+        return -1;
+    unsigned shift = 0;
+    if (*end == 'K' || *end == 'k')
+        shift = 10, end++;
+    else if (*end == 'M' || *end == 'm')
+        shift = 20, end++;
+    else if (*end == 'G' || *end == 'g')
+        shift = 30, end++;
+    if (*end || v > (SIZE_MAX >> shift))
+        return -1;
+    *out = (size_t)(v << shift);
+    return 0;
+}
+
 typedef struct server {
     _Atomic(fg_repo *) repo;  /* NULL while the models load */
     atomic_int ready;
     const char *admin_token;  /* NULL: management only from loopback */
+    fg_cache *cache;          /* local response cache; NULL: no caching */
+    fg_redis *redis;          /* shared second level; NULL: none */
     fg_metrics *metrics;
     fg_v2_buf server_meta;
 } server;
@@ -94,7 +126,12 @@ typedef struct job {
     fg_tensor ins[FG_SCHED_MAX_IO];
     fg_sched_req sr;
     uint64_t t0;
+    int cached;               /* the result goes into the cache under key */
+    fg_cache_key key;
+    uint64_t lookup_t0;
 } job;
+
+static uint64_t now_ms(void) { return fg_now_ns() / 1000000u; }
 
 /* Answers {"error": msg} with status. */
 static void respond_error(fg_net_resp *resp, int status, const char *msg) {
@@ -134,6 +171,103 @@ static void job_free(job *j) {
     free(j);
 }
 
+/* Answers j with outputs names[i]/ts[i] (the model's, or a cached set), as the request selected them,
+ * and counts it as a success. cache: the X-Frugal-Cache value, or NULL when the model is not cached.
+ * Returns 0, or -1 when the response could not be encoded (answered with an error then). */
+static int respond_outputs(job *j, fg_repo_version *v, const char *const *names, const fg_tensor *ts, size_t n_ts,
+                           const char *cache) {
+    fg_v2_output outs[FG_SCHED_MAX_IO];
+    size_t n = 0;
+    if (j->r.n_outputs == 0) {
+        for (size_t i = 0; i < n_ts && n < FG_SCHED_MAX_IO; i++)
+            outs[n++] = (fg_v2_output){names[i], &ts[i], j->r.binary_data_output};
+    } else {
+        for (size_t k = 0; k < j->r.n_outputs && n < FG_SCHED_MAX_IO; k++)
+            for (size_t i = 0; i < n_ts; i++)
+                if (strcmp(names[i], j->r.outputs[k].name) == 0) {
+                    int b = j->r.outputs[k].binary_data;
+                    outs[n++] = (fg_v2_output){names[i], &ts[i], b < 0 ? j->r.binary_data_output : b != 0};
+                    break;
+                }
+    }
+    fg_v2_buf b = {0};
+    size_t json_len = 0;
+    fg_err e = {0};
+    int rc = 0;
+    if (fg_v2_encode_response(&b, v->model_name, v->vstr, j->r.id, outs, n, &json_len, &e) < 0) {
+        fg_error("serve: encoding the response of '%s' failed: %s", v->model_name, e.msg);
+        infer_error(v, j->t0, j->resp, e.code == FG_ENOMEM ? FG_OUT_UNAVAILABLE : FG_OUT_ERROR, e.msg);
+        rc = -1;
+    } else {
+        uint64_t now = fg_now_ns();
+        fg_metric_observe(v->duration, (double)(now - j->t0) / 1e9);
+        fg_metric_inc(v->requests[FG_OUT_SUCCESS]);
+        fg_kpi_request(v->kpi, now, now - j->t0, 1);
+        char num[32];
+        fg_http_header h[2];
+        size_t nh = 0;
+        if (json_len < b.len) {
+            int nl = snprintf(num, sizeof num, "%zu", json_len);
+            static const char hname[] = "Inference-Header-Content-Length";
+            h[nh++] = (fg_http_header){{hname, sizeof hname - 1}, {num, (size_t)nl}};
+        }
+        if (cache) {
+            static const char cname[] = "X-Frugal-Cache";
+            h[nh++] = (fg_http_header){{cname, sizeof cname - 1}, {cache, strlen(cache)}};
+        }
+        fg_net_respond(j->resp, 200, "application/json", h, nh, b.ptr, b.len);
+    }
+    fg_v2_buf_free(&b);
+    return rc;
+}
+
+/* Answers j from a cached value when it decodes to the outputs the request asked for; returns 1, or 0 when
+ * the value is unusable (then it is a miss: a corrupt or foreign Redis value never answers). */
+static int respond_cached(job *j, fg_repo_version *v, const void *val, size_t len, const char *level) {
+    fg_cache_value cv;
+    if (fg_cache_value_decode(val, len, &cv) < 0)
+        return 0;
+    size_t want = j->r.n_outputs ? j->r.n_outputs : v->n_out;
+    if (cv.n != want)
+        return 0;
+    for (size_t i = 0; i < cv.n; i++) {
+        const char *expect = j->r.n_outputs ? j->r.outputs[i].name : v->out[i].name;
+        if (strcmp(cv.names[i], expect) != 0)
+            return 0;
+    }
+    respond_outputs(j, v, cv.names, cv.t, cv.n, level);
+    return 1;
+}
+
+/* Stores the answer of j (outputs as respond_outputs selects them) in the local cache and in Redis. */
+static void cache_store(job *j, fg_repo_version *v, const fg_tensor *shaped, size_t n_out) {
+    const char *names[FG_SCHED_MAX_IO];
+    fg_tensor ts[FG_SCHED_MAX_IO];
+    size_t n = 0;
+    if (j->r.n_outputs == 0) {
+        for (size_t i = 0; i < n_out && n < FG_SCHED_MAX_IO; i++, n++)
+            names[n] = v->out[i].name, ts[n] = shaped[i];
+    } else {
+        for (size_t k = 0; k < j->r.n_outputs && n < FG_SCHED_MAX_IO; k++)
+            for (size_t i = 0; i < n_out; i++)
+                if (strcmp(v->out[i].name, j->r.outputs[k].name) == 0) {
+                    names[n] = v->out[i].name, ts[n++] = shaped[i];
+                    break;
+                }
+    }
+    uint8_t *blob = NULL;
+    size_t len = 0;
+    if (fg_cache_value_encode(names, ts, n, &blob, &len) < 0) {
+        fg_warn("serve: model '%s': cannot serialise a result for the cache", v->model_name);
+        return;
+    }
+    server *s = j->s;
+    fg_cache_put(s->cache, &j->key, v->cache_tag, now_ms(), blob, len, (fg_now_ns() - j->t0) / 1000);
+    if (s->redis)
+        fg_redis_set(s->redis, j->key.b, blob, len);
+    free(blob);
+}
+
 static void done_cb(void *user, int status, const fg_tensor *out, size_t n_out, const char *msg) {
     job *j = user;
     fg_repo_version *v = j->v;
@@ -146,49 +280,19 @@ static void done_cb(void *user, int status, const fg_tensor *out, size_t n_out, 
         job_free(j);
         return;
     }
-    fg_v2_output outs[FG_SCHED_MAX_IO];
+    const char *names[FG_SCHED_MAX_IO];
     fg_tensor shaped[FG_SCHED_MAX_IO];
-    size_t n = 0;
     for (size_t i = 0; i < n_out && i < FG_SCHED_MAX_IO; i++) {
+        names[i] = v->out[i].name;
         shaped[i] = out[i];
         if (v->out_reshape_rank[i] >= 0)
             fg_repo_reshape(&shaped[i], v->batch_dim, v->out_reshape[i], v->out_reshape_rank[i]);
     }
-    out = shaped;
-    if (j->r.n_outputs == 0) {
-        for (size_t i = 0; i < n_out; i++)
-            outs[n++] = (fg_v2_output){v->out[i].name, &out[i], j->r.binary_data_output};
-    } else {
-        for (size_t k = 0; k < j->r.n_outputs && n < FG_SCHED_MAX_IO; k++)
-            for (size_t i = 0; i < n_out; i++)
-                if (strcmp(v->out[i].name, j->r.outputs[k].name) == 0) {
-                    int b = j->r.outputs[k].binary_data;
-                    outs[n++] = (fg_v2_output){v->out[i].name, &out[i], b < 0 ? j->r.binary_data_output : b != 0};
-                    break;
-                }
+    if (j->cached) {
+        fg_kpi_cache(v->kpi, fg_now_ns(), 0, 1);
+        cache_store(j, v, shaped, n_out);
     }
-    fg_v2_buf b = {0};
-    size_t json_len = 0;
-    fg_err e = {0};
-    if (fg_v2_encode_response(&b, v->model_name, v->vstr, j->r.id, outs, n, &json_len, &e) < 0) {
-        fg_error("serve: encoding the response of '%s' failed: %s", v->model_name, e.msg);
-        infer_error(v, j->t0, j->resp, e.code == FG_ENOMEM ? FG_OUT_UNAVAILABLE : FG_OUT_ERROR, e.msg);
-    } else {
-        uint64_t now = fg_now_ns();
-        fg_metric_observe(v->duration, (double)(now - j->t0) / 1e9);
-        fg_metric_inc(v->requests[FG_OUT_SUCCESS]);
-        fg_kpi_request(v->kpi, now, now - j->t0, 1);
-        if (json_len < b.len) {
-            char num[32];
-            int nl = snprintf(num, sizeof num, "%zu", json_len);
-            static const char hname[] = "Inference-Header-Content-Length";
-            fg_http_header h = {{hname, sizeof hname - 1}, {num, (size_t)nl}};
-            fg_net_respond(j->resp, 200, "application/json", &h, 1, b.ptr, b.len);
-        } else {
-            fg_net_respond(j->resp, 200, "application/json", NULL, 0, b.ptr, b.len);
-        }
-    }
-    fg_v2_buf_free(&b);
+    respond_outputs(j, v, names, shaped, n_out, j->cached ? "miss" : NULL);
     job_free(j);
 }
 
@@ -232,6 +336,94 @@ static void not_found(fg_net_resp *resp, int why, const char *name, size_t nl, i
     else
         snprintf(msg, sizeof msg, "model '%.*s' is not ready", (int)(nl > 128 ? 128 : nl), name);
     respond_error(resp, why == FG_REPO_NOT_READY ? 503 : 404, msg);
+}
+
+/* With the read lock held: the local cache. Returns 1 when j was answered from it, 2 when the lookup
+ * goes on in Redis (v is held for it), 0 to compute (j->cached says whether to store the result). */
+static int cache_lookup(server *s, job *j, fg_repo_version *v, fg_err *e) {
+    fg_cache_input ins[FG_SCHED_MAX_IO];
+    const char *outs[FG_SCHED_MAX_IO];
+    size_t n_in = j->r.n_inputs < FG_SCHED_MAX_IO ? j->r.n_inputs : FG_SCHED_MAX_IO;
+    size_t n_out = j->r.n_outputs < FG_SCHED_MAX_IO ? j->r.n_outputs : FG_SCHED_MAX_IO;
+    for (size_t i = 0; i < n_in; i++)
+        ins[i] = (fg_cache_input){j->r.inputs[i].name, &j->r.inputs[i].t};
+    for (size_t i = 0; i < n_out; i++)
+        outs[i] = j->r.outputs[i].name;
+    uint64_t t0 = fg_now_ns();
+    if (fg_cache_key_make(&j->key, v->model_name, v->vstr, ins, n_in, outs, n_out, NULL) < 0) {
+        fg_err_clear(e);
+        return 0; /* not cacheable (e.g. out of memory): compute */
+    }
+    j->cached = 1;
+    const fg_cache_entry *ce = NULL;
+    int hit = fg_cache_get(s->cache, &j->key, v->cache_tag, now_ms(), &ce);
+    fg_metric_observe(v->c_lookup[FG_CACHE_LOCAL], (double)(fg_now_ns() - t0) / 1e9);
+    if (hit) {
+        const void *val;
+        size_t len;
+        fg_cache_entry_value(ce, &val, &len);
+        int used = respond_cached(j, v, val, len, "hit-local");
+        fg_cache_entry_release(s->cache, ce);
+        if (used) {
+            fg_metric_inc(v->c_hits[FG_CACHE_LOCAL]);
+            fg_kpi_cache(v->kpi, fg_now_ns(), 1, 1);
+            return 1;
+        }
+    }
+    fg_metric_inc(v->c_misses[FG_CACHE_LOCAL]);
+    if (!s->redis)
+        return 0;
+    fg_repo_version_hold(v);
+    j->lookup_t0 = fg_now_ns();
+    return 2;
+}
+
+/* Redis answered (I/O thread, or at once when it is down): a usable value answers the request (and is
+ * kept locally); anything else computes it. v is held until the request is admitted or answered. */
+static void redis_done(void *ctx, int status, const void *val, size_t len) {
+    job *j = ctx;
+    fg_repo_version *v = j->v;
+    server *s = j->s;
+    fg_metric_observe(v->c_lookup[FG_CACHE_REDIS], (double)(fg_now_ns() - j->lookup_t0) / 1e9);
+    if (status == 1 && respond_cached(j, v, val, len, "hit-redis")) {
+        fg_metric_inc(v->c_hits[FG_CACHE_REDIS]);
+        fg_kpi_cache(v->kpi, fg_now_ns(), 1, 1);
+        /* kept locally so the next hit is local; its compute time is unknown here, so size alone decides */
+        fg_cache_put(s->cache, &j->key, v->cache_tag, now_ms(), val, len, UINT64_MAX);
+        fg_repo_version_release(v);
+        job_free(j);
+        return;
+    }
+    fg_metric_inc(status == 0 ? v->c_misses[FG_CACHE_REDIS] : v->c_errors[FG_CACHE_REDIS]);
+    if (status == 1)
+        fg_warn("serve: model '%s': a Redis value did not decode to this request's outputs; computing",
+                v->model_name);
+    int rc = fg_sched_submit(v->sched, &j->sr);
+    if (rc == FG_SCHED_ESTOPPED) {
+        /* the version was switched while Redis answered: the request runs on the current one */
+        fg_repo *repo = atomic_load_explicit(&s->repo, memory_order_acquire);
+        int why;
+        fg_repo_rdlock(repo);
+        fg_repo_version *nv = fg_repo_find(repo, v->model_name, strlen(v->model_name), 0, &why);
+        if (nv && nv->n_in == v->n_in) {
+            j->v = nv;
+            j->cached = 0;
+            rc = fg_sched_submit(nv->sched, &j->sr);
+        }
+        fg_repo_unlock(repo);
+        if (rc < 0) { /* count on the old version, which is still held */
+            j->v = v;
+        }
+    }
+    if (rc < 0) {
+        int oc = fg_repo_outcome(rc);
+        count_error(v, j->t0, oc);
+        respond_error(j->resp, http_status(oc), fg_sched_strerror(rc));
+        fg_repo_version_release(v);
+        job_free(j);
+        return;
+    }
+    fg_repo_version_release(v);
 }
 
 static void infer(server *s, fg_repo *repo, const fg_net_request *req, fg_net_resp *resp, const char *name, size_t nl,
@@ -314,6 +506,19 @@ static void infer(server *s, fg_repo *repo, const fg_net_request *req, fg_net_re
             .done_cb = done_cb,
             .user = j,
         };
+        if (v->cache_on) {
+            int lr = cache_lookup(s, j, v, &e);
+            if (lr == 1) { /* answered from the local cache */
+                fg_repo_unlock(repo);
+                job_free(j);
+                return;
+            }
+            if (lr == 2) { /* waiting on Redis, which holds v */
+                fg_repo_unlock(repo);
+                fg_redis_get(s->redis, j->key.b, redis_done, j);
+                return;
+            }
+        }
         rc = fg_sched_submit(v->sched, &j->sr);
         if (rc < 0)
             snprintf(e.msg, sizeof e.msg, "%s", fg_sched_strerror(rc));
@@ -406,6 +611,13 @@ static void model_route(server *s, fg_repo *repo, const fg_net_request *req, fg_
     int64_t version = take_version(&rest);
     if (version < 0) {
         respond_error(resp, 404, "bad model version in path (versions are positive integers)");
+        return;
+    }
+    if (slice_is(rest, "/cache/purge")) {
+        if (req->method_id != FG_HTTP_POST)
+            respond_error(resp, 405, "method not allowed: purge takes POST");
+        else if (management_allowed(s, req, resp))
+            fg_repo_control(repo, FG_REPO_PURGE, name, nl, control_done, resp);
         return;
     }
     if (slice_is(rest, "/infer")) {
@@ -562,11 +774,22 @@ int fg_cmd_serve(int argc, char **argv) {
         {"no-warmup", no_argument, 0, 'W'},
         {"price-per-hour", required_argument, 0, 'c'},
         {"admin-token", required_argument, 0, 'K'},
+        {"cache-bytes", required_argument, 0, 'C'},
+        {"cache-ttl", required_argument, 0, 'L'},
+        {"cache-policy", required_argument, 0, 'Y'},
+        {"cache-admission", required_argument, 0, 'M'},
+        {"cache-min-compute-us", required_argument, 0, 'U'},
+        {"cache-redis", required_argument, 0, 'R'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
     const char *host = "127.0.0.1";
     const char *admin_token = getenv("FRUGAL_ADMIN_TOKEN");
+    const char *cache_redis = NULL;
+    size_t cache_bytes = 0;
+    long cache_ttl = 0, cache_min_us = 0;
+    fg_cache_policy cache_policy = FG_CACHE_SIEVE;
+    fg_cache_admission cache_admission = FG_CACHE_ADMIT_SECOND_HIT;
     long port = 8000, loops = 0, v = 0, poll_s = 0, window = 60, drain = 30;
     fg_repo_opts ro = {.overrides = fg_repo_overrides_none()};
     fg_repo_overrides *ov = &ro.overrides;
@@ -588,6 +811,32 @@ int fg_cmd_serve(int argc, char **argv) {
         case 'D': bad |= parse_long(optarg, "--drain-secs", 0, 3600, &drain); break;
         case 'W': ro.no_warmup = 1; break;
         case 'K': admin_token = optarg; break;
+        case 'C':
+            if (parse_size(optarg, &cache_bytes) < 0) {
+                fprintf(stderr, "frugal serve: --cache-bytes needs a size like 268435456, 256M or 1G, got '%s'\n",
+                        optarg);
+                bad = -1;
+            }
+            break;
+        case 'L': bad |= parse_long(optarg, "--cache-ttl", 0, 365L * 86400, &cache_ttl); break;
+        case 'U': bad |= parse_long(optarg, "--cache-min-compute-us", 0, 3600000000L, &cache_min_us); break;
+        case 'Y':
+            if (strcmp(optarg, "sieve") == 0 || strcmp(optarg, "lru") == 0) {
+                cache_policy = optarg[0] == 's' ? FG_CACHE_SIEVE : FG_CACHE_LRU;
+            } else {
+                fprintf(stderr, "frugal serve: --cache-policy is 'sieve' or 'lru', got '%s'\n", optarg);
+                bad = -1;
+            }
+            break;
+        case 'M':
+            if (strcmp(optarg, "all") == 0 || strcmp(optarg, "second-hit") == 0) {
+                cache_admission = optarg[0] == 'a' ? FG_CACHE_ADMIT_ALL : FG_CACHE_ADMIT_SECOND_HIT;
+            } else {
+                fprintf(stderr, "frugal serve: --cache-admission is 'all' or 'second-hit', got '%s'\n", optarg);
+                bad = -1;
+            }
+            break;
+        case 'R': cache_redis = optarg; break;
         case 'A':
             if (strcmp(optarg, "fixed") == 0 || strcmp(optarg, "adaptive") == 0) {
                 ov->adaptive_delay = optarg[0] == 'a';
@@ -649,6 +898,32 @@ int fg_cmd_serve(int argc, char **argv) {
         fprintf(stderr, "frugal serve: %s\n", e.msg);
         goto out;
     }
+    if (cache_redis && !cache_bytes) {
+        fprintf(stderr, "frugal serve: --cache-redis needs --cache-bytes > 0 (the local cache is the first level)\n");
+        rc = 2;
+        goto out;
+    }
+    if (cache_bytes) {
+        fg_cache_config cc = {.max_bytes = cache_bytes, .ttl_ms = (uint64_t)cache_ttl * 1000, .policy = cache_policy,
+                              .admission = cache_admission, .min_compute_us = (uint64_t)cache_min_us};
+        if (!(s.cache = fg_cache_new(&cc, &e))) {
+            fprintf(stderr, "frugal serve: cache: %s\n", e.msg);
+            goto out;
+        }
+        ro.cache = s.cache;
+        ro.cache_by_default = 1;
+    }
+    if (cache_redis) {
+        /* the version of the value format is in the prefix: servers with another format never meet */
+        char prefix[32];
+        snprintf(prefix, sizeof prefix, "frugal:v%d:", FG_CACHE_VALUE_VERSION);
+        fg_redis_opts rdo = {.url = cache_redis, .prefix = prefix, .ttl_s = (unsigned)cache_ttl};
+        if (!(s.redis = fg_redis_new(&rdo, &e))) {
+            fprintf(stderr, "frugal serve: --cache-redis: %s\n", e.msg);
+            rc = 2;
+            goto out;
+        }
+    }
     /* listen first: liveness answers while the models load, readiness once they are warm */
     fg_net_config nc = {.host = host, .port = (uint16_t)port, .n_loops = (int)loops,
                         .stop_timeout_ms = (int)(drain * 1000)};
@@ -685,7 +960,10 @@ out:
         fg_repo_print_kpis(repo, stdout);
         fflush(stdout);
     }
+    /* Redis before the repository: its last callbacks still submit to (held) versions */
+    fg_redis_free(s.redis);
     fg_repo_close(repo, fg_now_ns() + (uint64_t)drain * 1000000000ull);
+    fg_cache_free(s.cache);
     fg_metrics_free(s.metrics);
     fg_v2_buf_free(&s.server_meta);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
