@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Serving benchmarks of `frugal serve`, with wrk as the load generator and nginx as the HTTP peer.
 #
-#   bench/serve.sh [batching] [overhead] [overhead-image] [json-vs-binary] [ceiling]  (no argument: all)
+#   bench/serve.sh [batching] [overhead] [overhead-image] [json-vs-binary] [cache] [ceiling]
+#                                                                      (no argument: all sections)
 #
 #   batching        digits_mlp at saturation (1-row JSON requests, wrk -c 64): dynamic batching ON
 #                   (--max-batch 32, several delays / instances / loops) vs OFF (--max-batch 0);
@@ -13,6 +14,10 @@
 #                   saturation (IMAGE_BATCH_SERVE, wrk -c IMAGE_BATCH_CONNS) vs `frugal run` at the
 #                   server's mean batch with the same threads.
 #   json-vs-binary  resnet18, one image: a JSON data-array body vs a binary tensor extension body.
+#   cache           the response cache: (a) the hit path, identical 1-row requests answered from the
+#                   cache, vs nginx's fixed reply; (b) a Zipf(1.0) stream over 10,000 distinct inputs
+#                   and (c) unique inputs only, each with the cache on (--cache-bytes 64M, default
+#                   admission) and off: req/s and the hit ratio read from /metrics.
 #   ceiling         GET /v2/health/ready on frugal (--loops 2 and 1) vs nginx returning a fixed
 #                   120-byte body (worker_processes 2 and 1), wrk -t 2 and -t 1, -c 64.
 #
@@ -84,12 +89,12 @@ die() { echo "serve.sh: FAIL: $*" >&2; exit 1; }
 SECTIONS=()
 for a in "$@"; do
   case "$a" in
-    batching|overhead|overhead-image|json-vs-binary|ceiling) SECTIONS+=("$a") ;;
+    batching|overhead|overhead-image|json-vs-binary|cache|ceiling) SECTIONS+=("$a") ;;
     -h|--help) sed -n '2,30p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "serve.sh: unknown section '$a' (batching, overhead, json-vs-binary, ceiling)" >&2; exit 2 ;;
   esac
 done
-[ ${#SECTIONS[@]} -eq 0 ] && SECTIONS=(batching overhead overhead-image json-vs-binary ceiling)
+[ ${#SECTIONS[@]} -eq 0 ] && SECTIONS=(batching overhead overhead-image json-vs-binary cache ceiling)
 
 FRUGAL_BIN=$(cd "$ROOT" && realpath -e "$FRUGAL" 2>/dev/null) || die "frugal binary not found at $FRUGAL (set FRUGAL=...)"
 command -v "$WRK" >/dev/null || die "wrk not found (set WRK=...)"
@@ -475,6 +480,65 @@ section_json_vs_binary() {
   done
 }
 
+# cache_counts URL: "HITS MISSES" of the local cache
+cache_counts() {
+  curl -sf "$1/metrics" | awk '/^frugal_cache_hits_total\{.*level="local"/ { h = $NF }
+    /^frugal_cache_misses_total\{.*level="local"/ { m = $NF } END { print h + 0, m + 0 }'
+}
+
+section_cache() {
+  local tsv=$TMP/cache.tsv r l tmpl c0 c1 hr cfg label flags vary
+  : >"$tsv"
+  tmpl=$TMP/digits_template.json
+  "$PYTHON" "$BENCH_DIR/serve_bodies.py" digits-template models/digits_mlp.json "$tmpl" || die "cannot write the template body"
+  log "cache: hit path vs nginx, then zipf and unique inputs with the cache on and off; $ROUNDS rounds"
+  for ((r = 1; r <= ROUNDS; r++)); do
+    start_frugal ch "$DIGITS" --cache-bytes 64M --cache-admission all
+    run_wrk "$TMP/w.out" "$WARMUP" "$URL_ch/v2/models/digits_mlp/infer" "-t 2 -c 64" BODY="$BODY1"
+    l=$(load1)
+    run_wrk "$TMP/w.out" "$DURATION" "$URL_ch/v2/models/digits_mlp/infer" "-t 2 -c 64" BODY="$BODY1"
+    c1=$(cache_counts "$URL_ch")
+    stop_frugal ch
+    printf 'hit\t%s\t%s\t%s\t%s\n' "$(kv "$WRK_LINE" rps)" "$(kv "$WRK_LINE" p50_us)" "$l" "$c1" >>"$tsv"
+    start_nginx ng 2
+    run_wrk "$TMP/w.out" "$WARMUP" "$URL_ng/" "-t 2 -c 64"
+    l=$(load1)
+    run_wrk "$TMP/w.out" "$DURATION" "$URL_ng/" "-t 2 -c 64"
+    stop_pid ng || true
+    printf 'nginx\t%s\t%s\t%s\n' "$(kv "$WRK_LINE" rps)" "$(kv "$WRK_LINE" p50_us)" "$l" >>"$tsv"
+    for vary in zipf:1.0:10000 unique; do
+      for cfg in "on|--cache-bytes 64M" "off|"; do
+        label="${vary%%:*} ${cfg%%|*}"; flags=${cfg#*|}
+        # shellcheck disable=SC2086
+        start_frugal cz "$DIGITS" $flags
+        run_wrk "$TMP/w.out" "$WARMUP" "$URL_cz/v2/models/digits_mlp/infer" "$BATCH_WRK" BODY="$tmpl" VARY="$vary"
+        c0=$(cache_counts "$URL_cz"); l=$(load1)
+        run_wrk "$TMP/w.out" "$DURATION" "$URL_cz/v2/models/digits_mlp/infer" "$BATCH_WRK" BODY="$tmpl" VARY="$vary"
+        c1=$(cache_counts "$URL_cz")
+        stop_frugal cz
+        hr=$(awk -v a="$c0" -v b="$c1" 'BEGIN { split(a, x, " "); split(b, y, " "); h = y[1] - x[1]; m = y[2] - x[2]; print (h + m > 0 ? h / (h + m) : 0) }')
+        printf '%s\t%s\t%s\t%s\t%s\n' "$label" "$(kv "$WRK_LINE" rps)" "$(kv "$WRK_LINE" p50_us)" "$l" "$hr" >>"$tsv"
+        raw cache "$label" "$r" "$(kv "$WRK_LINE" rps)" "$(kv "$WRK_LINE" p50_us)" "$hr" "$l"
+        log "cache round $r $label: $(kv "$WRK_LINE" rps) req/s, hit ratio $hr"
+      done
+    done
+  done
+  out
+  out "## cache: the response cache (digits_mlp, 1-row JSON requests)"
+  out
+  out "| run | wrk | req/s | p50 µs | hit ratio | load |"
+  out "|---|---|---:|---:|---:|---:|"
+  out "| frugal, identical requests, \`--cache-bytes 64M --cache-admission all\` | -t 2 -c 64 | $(fmt "$(col "$tsv" hit 2)") | $(fmt "$(col "$tsv" hit 3)") | all hits | $(lrange "$tsv" hit 4) |"
+  out "| nginx 2 workers, fixed 120-byte reply | -t 2 -c 64 | $(fmt "$(col "$tsv" nginx 2)") | $(fmt "$(col "$tsv" nginx 3)") | | $(lrange "$tsv" nginx 4) |"
+  for label in "zipf on" "zipf off" "unique on" "unique off"; do
+    out "| $label ($( [[ $label == zipf* ]] && echo 'Zipf s=1.0 over 10,000 inputs' || echo 'every input new')) | $BATCH_WRK | $(fmt "$(col "$tsv" "$label" 2)") | $(fmt "$(col "$tsv" "$label" 3)") | $(fmt "$(col "$tsv" "$label" 5)" 3) | $(lrange "$tsv" "$label" 4) |"
+  done
+  out
+  out "Hit path / nginx: **$(ratio "$(col "$tsv" hit 2)" "$(col "$tsv" nginx 2)")** (goal ≥ 0.7: $(goal "$(ratio "$(col "$tsv" hit 2)" "$(col "$tsv" nginx 2)")" 0.7 ">="))."
+  out "Zipf, cache on / off: **$(ratio "$(col "$tsv" "zipf on" 2)" "$(col "$tsv" "zipf off" 2)")×** req/s."
+  out "Unique inputs, cache on / off: **$(ratio "$(col "$tsv" "unique on" 2)" "$(col "$tsv" "unique off" 2)")** (goal ≥ 0.95: $(goal "$(ratio "$(col "$tsv" "unique on" 2)" "$(col "$tsv" "unique off" 2)")" 0.95 ">="))."
+}
+
 section_ceiling() {
   local tsv=$TMP/ceil.tsv r t peer url l
   : >"$tsv"
@@ -530,6 +594,7 @@ for s in "${SECTIONS[@]}"; do
     batching) section_batching ;;
     overhead) section_overhead ;;
     overhead-image) section_overhead_image ;;
+    cache) section_cache ;;
     json-vs-binary) section_json_vs_binary ;;
     ceiling) section_ceiling ;;
   esac

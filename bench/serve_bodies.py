@@ -3,6 +3,8 @@
 
   serve_bodies.py digits ROWS_JSON OUT.json
       1-row JSON body: the first row of ROWS_JSON (models/digits_mlp.json, 2 rows).
+  serve_bodies.py digits-template ROWS_JSON OUT.json
+      the same 1-row body with its first value replaced by the placeholder @X@ (kserve.lua's VARY).
   serve_bodies.py image INPUT_NAME IN.npy OUT_DIR
       OUT_DIR/image.json: the tensor as a JSON data array (%.6g per value);
       OUT_DIR/image.bin: binary tensor extension body: JSON header then the raw little-endian FP32
@@ -21,6 +23,15 @@ def digits(src, out):
     cols = inp["shape"][1]
     one = {"inputs": [dict(inp, shape=[1, cols], data=inp["data"][:cols])]}
     open(out, "w").write(json.dumps(one, separators=(",", ":")))
+
+
+def digits_template(src, out):
+    req = json.load(open(src))
+    inp = req["inputs"][0]
+    cols = inp["shape"][1]
+    data = inp["data"][:cols]
+    one = {"inputs": [dict(inp, shape=[1, cols], data=["@X@"] + data[1:])]}
+    open(out, "w").write(json.dumps(one, separators=(",", ":")).replace('"@X@"', "@X@"))
 
 
 def image(name, npy, out_dir):
@@ -43,6 +54,8 @@ def image(name, npy, out_dir):
 if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "digits":
         digits(sys.argv[2], sys.argv[3])
+    elif len(sys.argv) == 4 and sys.argv[1] == "digits-template":
+        digits_template(sys.argv[2], sys.argv[3])
     elif len(sys.argv) == 5 and sys.argv[1] == "image":
         image(sys.argv[2], sys.argv[3], sys.argv[4])
     else:

@@ -24,6 +24,47 @@ if body_file and body_file ~= "" then
    end
 end
 
+-- VARY=zipf:S:N or VARY=unique: the body file holds the placeholder @X@, replaced in each request by
+-- a number: a Zipf(S)-distributed rank in 0..N-1 (a skewed stream of N distinct inputs), or a number
+-- never sent before (every input unique). Used by the cache benchmark.
+local vary = os.getenv("VARY")
+if vary and vary ~= "" and wrk.body then
+   local pre, post = wrk.body:match("^(.-)@X@(.*)$")
+   assert(pre, "VARY needs the placeholder @X@ in the body")
+   local cdf, n = nil, 0
+   local s_, n_ = vary:match("^zipf:([%d.]+):(%d+)$")
+   if s_ then
+      n = tonumber(n_)
+      cdf = {}
+      local acc = 0
+      for k = 1, n do acc = acc + 1 / (k ^ tonumber(s_)); cdf[k] = acc end
+      for k = 1, n do cdf[k] = cdf[k] / acc end
+   else
+      assert(vary == "unique", "VARY is zipf:S:N or unique")
+   end
+   local counter = 0
+   function init(args)
+      math.randomseed(os.time() + (tonumber(tostring({}):match("0x(%x+)"), 16) or 0) % 100000)
+      -- below 2^22 so that x.5 is exact in float32: every value a distinct input
+      counter = math.random(0, 3) * 1000000
+   end
+   function request()
+      local x
+      if cdf then
+         local u, lo, hi = math.random(), 1, n
+         while lo < hi do
+            local mid = math.floor((lo + hi) / 2)
+            if cdf[mid] < u then lo = mid + 1 else hi = mid end
+         end
+         x = lo - 1
+      else
+         counter = (counter + 1) % 4194304
+         x = counter
+      end
+      return wrk.format(nil, nil, nil, pre .. x .. ".5" .. post)
+   end
+end
+
 function done(summary, latency, requests)
    local e = summary.errors
    io.write(string.format(

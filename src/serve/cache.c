@@ -589,6 +589,29 @@ static int doorkeeper_admit(fg_cache *c, shard *s, const fg_cache_key *k, uint64
     return 0;
 }
 
+/* The admission decision for k (counting a reject), made before any value is copied or even built, so a
+ * one-off key costs no allocation. */
+static int admit(fg_cache *c, shard *s, const fg_cache_key *k, uint32_t tag, uint64_t now_ms, uint64_t compute_us) {
+    int reject = compute_us < c->cfg.min_compute_us;
+    pthread_mutex_lock(&s->mu);
+    if (!reject && c->cfg.admission == FG_CACHE_ADMIT_SECOND_HIT)
+        reject = !*tab_slot(s, k) && !doorkeeper_admit(c, s, k, now_ms);
+    if (reject)
+        s->st.rejects++;
+    pthread_mutex_unlock(&s->mu);
+    if (reject)
+        TAG_ADD(c, tag, rejects, 1);
+    return !reject;
+}
+
+int fg_cache_admit(fg_cache *c, const fg_cache_key *k, uint32_t tag, uint64_t now_ms, uint64_t compute_us) {
+    if (!c || !k)
+        return 0;
+    if (compute_us >= c->cfg.min_compute_us && c->cfg.admission == FG_CACHE_ADMIT_ALL)
+        return 1;
+    return admit(c, shard_of(c, k), k, tag, now_ms, compute_us);
+}
+
 int fg_cache_put(fg_cache *c, const fg_cache_key *k, uint32_t tag, uint64_t now_ms, const void *val,
                  size_t len, uint64_t compute_us) {
     if (!c || !k || (len && !val)) return FG_EINVAL;
@@ -601,24 +624,8 @@ int fg_cache_put(fg_cache *c, const fg_cache_key *k, uint32_t tag, uint64_t now_
         TAG_ADD(c, tag, too_large, 1);
         return FG_CACHE_TOO_LARGE;
     }
-    int reject = compute_us < c->cfg.min_compute_us;
-    if (!reject && c->cfg.admission == FG_CACHE_ADMIT_SECOND_HIT) {
-        /* decided before copying the value, so a one-off key costs no allocation */
-        pthread_mutex_lock(&s->mu);
-        if (!*tab_slot(s, k) && !doorkeeper_admit(c, s, k, now_ms)) {
-            s->st.rejects++;
-            pthread_mutex_unlock(&s->mu);
-            TAG_ADD(c, tag, rejects, 1);
-            return FG_CACHE_REJECTED;
-        }
-        pthread_mutex_unlock(&s->mu);
-    } else if (reject) {
-        pthread_mutex_lock(&s->mu);
-        s->st.rejects++;
-        pthread_mutex_unlock(&s->mu);
-        TAG_ADD(c, tag, rejects, 1);
+    if (!admit(c, s, k, tag, now_ms, compute_us))
         return FG_CACHE_REJECTED;
-    }
 
     fg_cache_entry *en = malloc(sizeof *en + ((len + 15) & ~(size_t)15));
     if (!en) return FG_ENOMEM;

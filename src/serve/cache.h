@@ -211,6 +211,11 @@ void fg_cache_entry_release(fg_cache *c, const fg_cache_entry *e);
 int fg_cache_put(fg_cache *c, const fg_cache_key *k, uint32_t tag, uint64_t now_ms, const void *val,
                  size_t len, uint64_t compute_us);
 
+/* Asks admission whether a result for k would be stored (recording the sighting for second-hit and
+ * counting a reject under tag), so a caller can skip building a value that would be refused. Returns 1
+ * (then fg_cache_put admits it too, unless the second-hit filter was reset in between) or 0. */
+int fg_cache_admit(fg_cache *c, const fg_cache_key *k, uint32_t tag, uint64_t now_ms, uint64_t compute_us);
+
 /* Removes every entry of tag (held references stay valid). Returns the number removed. */
 size_t fg_cache_purge_tag(fg_cache *c, uint32_t tag);
 

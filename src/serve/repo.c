@@ -86,6 +86,7 @@ struct fg_repo {
     fg_metric_family *f_qdepth, *f_inflight, *f_busy, *f_wlat, *f_wrps, *f_werr, *f_weff, *f_widle;
     fg_metric *s_cost, *s_idle, *s_window;
     fg_metric_family *f_chits, *f_cmiss, *f_cerr, *f_clookup, *f_cins, *f_cevict, *f_crej, *f_cbytes, *f_centries;
+    fg_metric_family *f_cbypass;
 };
 
 static const char *const outcome_names[FG_OUT_N] = {"success", "bad_request", "rejected",
@@ -473,7 +474,11 @@ static int make_series(fg_repo *r, fg_repo_version *v, fg_err *e) {
                 return -1;
         }
         const char *ml[] = {v->model_name, "local"};
-        if (!(v->c_inserts = fg_metrics_series(r->f_cins, ml, e)) ||
+        const char *m1[] = {v->model_name};
+        /* start as if hitting: the cache is tried until the traffic shows it does not pay */
+        v->c_ratio_ = 65536;
+        if (!(v->c_bypassed = fg_metrics_series(r->f_cbypass, m1, e)) ||
+            !(v->c_inserts = fg_metrics_series(r->f_cins, ml, e)) ||
             !(v->c_evictions = fg_metrics_series(r->f_cevict, ml, e)) ||
             !(v->c_rejects = fg_metrics_series(r->f_crej, ml, e)) ||
             !(v->c_bytes = fg_metrics_series(r->f_cbytes, ml, e)) ||
@@ -547,6 +552,27 @@ void fg_repo_reshape(fg_tensor *t, int batch_dim, const int64_t *dims, int rank)
 
 /* Drains and frees v (NULL is fine). Its metric series stay in the registry: counters keep their final
  * values, gauges are zeroed. */
+#define CACHE_BYPASS_BELOW 655u /* 1 % of 65536 */
+
+int fg_repo_cache_try(fg_repo_version *v) {
+    if (!v->cache_on)
+        return 0;
+    if (__atomic_load_n(&v->c_ratio_, __ATOMIC_RELAXED) >= CACHE_BYPASS_BELOW)
+        return 1;
+    if ((__atomic_add_fetch(&v->c_tick_, 1, __ATOMIC_RELAXED) & 7) == 0)
+        return 1;
+    fg_metric_inc(v->c_bypassed);
+    return 0;
+}
+
+void fg_repo_cache_outcome(fg_repo_version *v, int hit) {
+    /* weight 1/64: a racy read-modify-write only loses one sample now and then, which a moving average
+     * shrugs off */
+    uint32_t r = __atomic_load_n(&v->c_ratio_, __ATOMIC_RELAXED);
+    r = r - r / 64 + (hit ? 65536u / 64 : 0);
+    __atomic_store_n(&v->c_ratio_, r, __ATOMIC_RELAXED);
+}
+
 void fg_repo_version_hold(fg_repo_version *v) { __atomic_add_fetch(&v->holds_, 1, __ATOMIC_ACQ_REL); }
 
 void fg_repo_version_release(fg_repo_version *v) { __atomic_sub_fetch(&v->holds_, 1, __ATOMIC_ACQ_REL); }
@@ -1290,6 +1316,7 @@ static int register_families(fg_repo *r, fg_err *e) {
         return -1;
     if (r->o.cache) {
         const char *ll[] = {"model", "level"};
+        const char *l1[] = {"model"};
         r->f_chits = fg_metrics_counter(g, "frugal_cache_hits_total", "Response cache hits.", ll, 2, e);
         r->f_cmiss = fg_metrics_counter(g, "frugal_cache_misses_total", "Response cache misses.", ll, 2, e);
         r->f_cerr = fg_metrics_counter(g, "frugal_cache_errors_total",
@@ -1306,10 +1333,13 @@ static int register_families(fg_repo *r, fg_err *e) {
                                          "Entries removed to make room or because their TTL passed.", ll, 2, e);
         r->f_crej = fg_metrics_counter(g, "frugal_cache_admission_rejects_total",
                                        "Results the admission policy did not store.", ll, 2, e);
+        r->f_cbypass = fg_metrics_counter(g, "frugal_cache_bypassed_total",
+                                          "Requests that skipped the cache because it was hitting under 1 %.",
+                                          l1, 1, e);
         r->f_cbytes = fg_metrics_gauge(g, "frugal_cache_bytes", "Bytes held by the response cache.", ll, 2, e);
         r->f_centries = fg_metrics_gauge(g, "frugal_cache_entries", "Entries held by the response cache.", ll, 2, e);
         if (!r->f_chits || !r->f_cmiss || !r->f_cerr || !r->f_clookup || !r->f_cins || !r->f_cevict || !r->f_crej ||
-            !r->f_cbytes || !r->f_centries)
+            !r->f_cbytes || !r->f_centries || !r->f_cbypass)
             return -1;
     }
     if (!(r->s_cost = fg_metrics_series(sc, NULL, e)) || !(r->s_idle = fg_metrics_series(si, NULL, e)) ||

@@ -128,10 +128,20 @@ typedef struct fg_repo_version {
     uint32_t cache_tag;
     fg_metric *c_hits[2], *c_misses[2], *c_errors[2], *c_lookup[2]; /* [FG_CACHE_LOCAL], [FG_CACHE_REDIS] */
     fg_metric *c_inserts, *c_evictions, *c_rejects, *c_bytes, *c_entries;
+    fg_metric *c_bypassed;   /* requests that skipped the cache (see fg_repo_cache_try) */
+    uint32_t c_ratio_, c_tick_; /* moving hit ratio (1/65536) and a request counter; private */
     int holds_;              /* fg_repo_version_hold count; private */
 } fg_repo_version;
 
 enum { FG_CACHE_LOCAL = 0, FG_CACHE_REDIS = 1 };
+
+/* Whether this request should look in the cache. A cache that hits almost nothing (unique inputs) only
+ * costs hashing and lookups, so while the moving hit ratio of v is under 1 %, 7 of 8 requests skip it
+ * (counted in frugal_cache_bypassed_total); the 8th keeps measuring and storing, so a change in the
+ * traffic turns the cache back on. Any thread. */
+int fg_repo_cache_try(fg_repo_version *v);
+/* Records whether a request that looked in the cache was answered from it (1) or not (0). */
+void fg_repo_cache_outcome(fg_repo_version *v, int hit);
 
 /* Keeps v from being freed after it is unpublished until fg_repo_version_release (a request waiting on
  * Redis outside the read lock). Call with the read lock held. */

@@ -128,6 +128,8 @@ typedef struct job {
     uint64_t t0;
     int cached;               /* the result goes into the cache under key */
     fg_cache_key key;
+    int raw;                  /* the response bytes go into the cache under raw_key */
+    fg_cache_key raw_key;
     uint64_t lookup_t0;
 } job;
 
@@ -169,6 +171,76 @@ static void infer_error(fg_repo_version *v, uint64_t t0, fg_net_resp *resp, int 
 static void job_free(job *j) {
     fg_v2_request_free(&j->r);
     free(j);
+}
+
+/* Raw entries: the exact bytes of a request body answer with the exact bytes of its response (the same
+ * body has the same id, outputs and binary flags), so a repeated request skips decoding and encoding.
+ * Value: the JSON length (8 bytes, for Inference-Header-Content-Length) and the response body. */
+static void raw_store(job *j, fg_repo_version *v, const char *body, size_t len, size_t json_len) {
+    server *s = j->s;
+    if (!fg_cache_admit(s->cache, &j->raw_key, v->cache_tag, now_ms(), (fg_now_ns() - j->t0) / 1000))
+        return;
+    char *val = malloc(8 + len);
+    if (!val)
+        return;
+    uint64_t jl = json_len;
+    memcpy(val, &jl, 8);
+    memcpy(val + 8, body, len);
+    fg_cache_put(s->cache, &j->raw_key, v->cache_tag, now_ms(), val, 8 + len, UINT64_MAX);
+    free(val);
+}
+
+/* The raw key of a request body (see raw_store): the body's bytes, the binary header length and the
+ * model version. Never equal to a decoded request's key (the parameter string differs). */
+static int raw_key_make(fg_cache_key *k, fg_repo_version *v, const char *body, size_t len, int64_t hdr_len) {
+    fg_tensor t = {.dtype = FG_U8, .rank = 1, .dims = {(int64_t)len}, .data = (void *)(len ? body : "")};
+    fg_cache_input in = {"body", &t};
+    char params[48];
+    snprintf(params, sizeof params, "raw-body:%lld", (long long)hdr_len);
+    return fg_cache_key_make(k, v->model_name, v->vstr, &in, 1, NULL, 0, params);
+}
+
+/* With the read lock held: answers j from a raw entry when its body was seen before. Returns 1 when it
+ * did; else 0 with j->raw set when the response should be stored under the raw key. */
+static int raw_lookup(server *s, job *j, fg_repo_version *v, const char *body, size_t len, int64_t hdr_len) {
+    if (raw_key_make(&j->raw_key, v, body, len, hdr_len) < 0)
+        return 0;
+    const fg_cache_entry *ce = NULL;
+    if (!fg_cache_get(s->cache, &j->raw_key, v->cache_tag, now_ms(), &ce)) {
+        j->raw = 1;
+        return 0;
+    }
+    const void *val;
+    size_t vl;
+    fg_cache_entry_value(ce, &val, &vl);
+    uint64_t jl = 0;
+    if (vl >= 8)
+        memcpy(&jl, val, 8);
+    if (vl < 8 || jl > vl - 8) { /* not ours: a miss */
+        fg_cache_entry_release(s->cache, ce);
+        return 0;
+    }
+    const char *resp_body = (const char *)val + 8;
+    size_t rl = vl - 8;
+    char num[32];
+    fg_http_header h[2];
+    size_t nh = 0;
+    if (jl < rl) {
+        int nl = snprintf(num, sizeof num, "%llu", (unsigned long long)jl);
+        static const char hname[] = "Inference-Header-Content-Length";
+        h[nh++] = (fg_http_header){{hname, sizeof hname - 1}, {num, (size_t)nl}};
+    }
+    static const char cname[] = "X-Frugal-Cache", cval[] = "hit-local";
+    h[nh++] = (fg_http_header){{cname, sizeof cname - 1}, {cval, sizeof cval - 1}};
+    uint64_t now = fg_now_ns();
+    fg_metric_observe(v->duration, (double)(now - j->t0) / 1e9);
+    fg_metric_inc(v->requests[FG_OUT_SUCCESS]);
+    fg_metric_inc(v->c_hits[FG_CACHE_LOCAL]);
+    fg_kpi_request(v->kpi, now, now - j->t0, 1);
+    fg_kpi_cache(v->kpi, now, 1, 1);
+    fg_net_respond(j->resp, 200, "application/json", h, nh, resp_body, rl);
+    fg_cache_entry_release(s->cache, ce);
+    return 1;
 }
 
 /* Answers j with outputs names[i]/ts[i] (the model's, or a cached set), as the request selected them,
@@ -215,6 +287,8 @@ static int respond_outputs(job *j, fg_repo_version *v, const char *const *names,
             static const char cname[] = "X-Frugal-Cache";
             h[nh++] = (fg_http_header){{cname, sizeof cname - 1}, {cache, strlen(cache)}};
         }
+        if (j->raw)
+            raw_store(j, v, b.ptr, b.len, json_len);
         fg_net_respond(j->resp, 200, "application/json", h, nh, b.ptr, b.len);
     }
     fg_v2_buf_free(&b);
@@ -241,6 +315,11 @@ static int respond_cached(job *j, fg_repo_version *v, const void *val, size_t le
 
 /* Stores the answer of j (outputs as respond_outputs selects them) in the local cache and in Redis. */
 static void cache_store(job *j, fg_repo_version *v, const fg_tensor *shaped, size_t n_out) {
+    server *s = j->s;
+    uint64_t compute_us = (fg_now_ns() - j->t0) / 1000;
+    /* admission first: a one-off result is neither serialised nor sent to Redis */
+    if (!fg_cache_admit(s->cache, &j->key, v->cache_tag, now_ms(), compute_us))
+        return;
     const char *names[FG_SCHED_MAX_IO];
     fg_tensor ts[FG_SCHED_MAX_IO];
     size_t n = 0;
@@ -261,8 +340,7 @@ static void cache_store(job *j, fg_repo_version *v, const fg_tensor *shaped, siz
         fg_warn("serve: model '%s': cannot serialise a result for the cache", v->model_name);
         return;
     }
-    server *s = j->s;
-    fg_cache_put(s->cache, &j->key, v->cache_tag, now_ms(), blob, len, (fg_now_ns() - j->t0) / 1000);
+    fg_cache_put(s->cache, &j->key, v->cache_tag, now_ms(), blob, len, compute_us);
     if (s->redis)
         fg_redis_set(s->redis, j->key.b, blob, len);
     free(blob);
@@ -290,6 +368,7 @@ static void done_cb(void *user, int status, const fg_tensor *out, size_t n_out, 
     }
     if (j->cached) {
         fg_kpi_cache(v->kpi, fg_now_ns(), 0, 1);
+        fg_repo_cache_outcome(v, 0);
         cache_store(j, v, shaped, n_out);
     }
     respond_outputs(j, v, names, shaped, n_out, j->cached ? "miss" : NULL);
@@ -367,6 +446,7 @@ static int cache_lookup(server *s, job *j, fg_repo_version *v, fg_err *e) {
         if (used) {
             fg_metric_inc(v->c_hits[FG_CACHE_LOCAL]);
             fg_kpi_cache(v->kpi, fg_now_ns(), 1, 1);
+            fg_repo_cache_outcome(v, 1);
             return 1;
         }
     }
@@ -386,6 +466,7 @@ static void redis_done(void *ctx, int status, const void *val, size_t len) {
     server *s = j->s;
     fg_metric_observe(v->c_lookup[FG_CACHE_REDIS], (double)(fg_now_ns() - j->lookup_t0) / 1e9);
     if (status == 1 && respond_cached(j, v, val, len, "hit-redis")) {
+        fg_repo_cache_outcome(v, 1);
         fg_metric_inc(v->c_hits[FG_CACHE_REDIS]);
         fg_kpi_cache(v->kpi, fg_now_ns(), 1, 1);
         /* kept locally so the next hit is local; its compute time is unknown here, so size alone decides */
@@ -459,11 +540,29 @@ static void infer(server *s, fg_repo *repo, const fg_net_request *req, fg_net_re
     j->resp = resp;
     j->t0 = t0;
     fg_err e = {0};
+    int why = 0;
+    fg_repo_version *v, *raw_v = NULL;
+    int64_t raw_version = 0;
+    int try_cache = 0;
+    if (s->cache) { /* a body seen before is answered before it is even decoded */
+        fg_repo_rdlock(repo);
+        v = raw_v = fg_repo_find(repo, name, nl, version, &why);
+        raw_version = v ? v->version : 0;
+        try_cache = v && fg_repo_cache_try(v);
+        if (try_cache && raw_lookup(s, j, v, req->body, req->body_len, hdr_len)) {
+            fg_repo_cache_outcome(v, 1);
+            fg_repo_unlock(repo);
+            job_free(j);
+            return;
+        }
+        fg_repo_unlock(repo);
+    }
     /* decoded before the lock: a large JSON body takes milliseconds */
     int rc = fg_v2_decode_request(req->body ? req->body : "", req->body_len, hdr_len, &j->r, &e);
-    int why = 0;
     fg_repo_rdlock(repo);
-    fg_repo_version *v = fg_repo_find(repo, name, nl, version, &why);
+    v = fg_repo_find(repo, name, nl, version, &why);
+    if (v != raw_v || (v && v->version != raw_version)) /* switched meanwhile: the raw key names another */
+        j->raw = 0;
     if (!v) {
         fg_repo_unlock(repo);
         not_found(resp, why, name, nl, version);
@@ -506,7 +605,7 @@ static void infer(server *s, fg_repo *repo, const fg_net_request *req, fg_net_re
             .done_cb = done_cb,
             .user = j,
         };
-        if (v->cache_on) {
+        if (try_cache && v == raw_v) {
             int lr = cache_lookup(s, j, v, &e);
             if (lr == 1) { /* answered from the local cache */
                 fg_repo_unlock(repo);
