@@ -55,6 +55,9 @@ struct fg_repo_model {
     int unloaded;         /* unloaded through the API: polling leaves it alone */
     char reason[256];     /* why it is unavailable (index) */
     char last_error[256]; /* last poll failure, logged once */
+    /* the model's local cache series (shared by its versions), refreshed at scrapes even when the model is
+     * unloaded, so its gauges fall to zero with the purge */
+    fg_metric *c_inserts, *c_evictions, *c_rejects, *c_bytes, *c_entries;
     fg_v2_buf meta; /* model-level metadata; rebuilt at every publish */
 };
 
@@ -844,6 +847,12 @@ static int publish(fg_repo *r, fg_repo_model *m, const version_slot *slots, size
     m->meta = meta;
     meta = t;
     m->state = n ? ST_READY : ST_UNAVAILABLE;
+    for (size_t k = 0; k < n; k++)
+        if (slots[k].v->cache_on && slots[k].v->c_entries) {
+            const fg_repo_version *cv = slots[k].v;
+            m->c_inserts = cv->c_inserts, m->c_evictions = cv->c_evictions, m->c_rejects = cv->c_rejects;
+            m->c_bytes = cv->c_bytes, m->c_entries = cv->c_entries;
+        }
     snprintf(m->reason, sizeof m->reason, "%s", n ? "" : reason);
     pthread_rwlock_unlock(&r->lock);
     fg_v2_buf_free(&meta);
@@ -1388,15 +1397,18 @@ static void collect(void *ctx) {
         fg_metric_set(v->w_errors, s.error_ratio);
         fg_metric_set(v->w_eff, s.batch_efficiency);
         fg_metric_set(v->w_idle, s.idle_share);
-        if (v->cache_on) {
-            fg_cache_stats cs;
-            fg_cache_tag_stats(r->o.cache, v->cache_tag, &cs);
-            fg_metric_set(v->c_inserts, (double)cs.inserts);
-            fg_metric_set(v->c_evictions, (double)(cs.evictions + cs.expiries));
-            fg_metric_set(v->c_rejects, (double)cs.rejects);
-            fg_metric_set(v->c_bytes, (double)cs.bytes);
-            fg_metric_set(v->c_entries, (double)cs.entries);
-        }
+    }
+    for (size_t i = 0; r->o.cache && i < r->n_models; i++) {
+        fg_repo_model *m = r->models[i];
+        if (!m->c_entries)
+            continue;
+        fg_cache_stats cs;
+        fg_cache_tag_stats(r->o.cache, m->tag, &cs);
+        fg_metric_set(m->c_inserts, (double)cs.inserts);
+        fg_metric_set(m->c_evictions, (double)(cs.evictions + cs.expiries));
+        fg_metric_set(m->c_rejects, (double)cs.rejects);
+        fg_metric_set(m->c_bytes, (double)cs.bytes);
+        fg_metric_set(m->c_entries, (double)cs.entries);
     }
     fg_kpi_snap all;
     fg_kpi_snapshot_many(ks, n, now, r->o.price_per_hour, n_inst, &all);

@@ -77,6 +77,25 @@ rej=$(metric 'frugal_cache_admission_rejects_total{model="digits_mlp",level="loc
 [[ "$rej" == 2 ]] && ok "the first sighting is counted as an admission reject (decoded and raw-body keys)" || bad "admission reject counted" "$rej"
 stop_server
 
+# ---- a version switch and an unload drop the model's entries
+mkdir -p "$tmp/repo/digits_mlp/1" && cp "$M/digits_mlp.onnx" "$tmp/repo/digits_mlp/1/model.onnx"
+if start_server v "$tmp/repo" --cache-bytes 16M --cache-admission all; then
+  hit "$U" "$tmp/a.json" >/dev/null; v1=$(hit "$U" "$tmp/a.json")
+  e1=$(metric 'frugal_cache_entries{model="digits_mlp",level="local"}')
+  mkdir "$tmp/repo/digits_mlp/2" && cp "$M/digits_mlp.onnx" "$tmp/repo/digits_mlp/2/model.onnx"
+  req POST /v2/repository/models/digits_mlp/load
+  e2=$(metric 'frugal_cache_entries{model="digits_mlp",level="local"}')
+  v2=$(hit "$U" "$tmp/a.json"); grep -q '"model_version":"2"' "$tmp/hb" && ver=2 || ver=?
+  [[ "$v1" == hit-local && "$e1" -ge 1 && "$e2" == 0 && "$v2" == miss && $ver == 2 ]] \
+    && ok "a version switch drops the model's entries; version 2 computes afresh" || bad "switch drops entries" "$v1 $e1 -> $e2 $v2 v$ver"
+  hit "$U" "$tmp/a.json" >/dev/null
+  e2b=$(metric 'frugal_cache_entries{model="digits_mlp",level="local"}')
+  req POST /v2/repository/models/digits_mlp/unload
+  e3=$(metric 'frugal_cache_entries{model="digits_mlp",level="local"}')
+  [[ "$e2b" -ge 1 && "$e3" == 0 ]] && ok "unload drops the model's entries ($e2b -> 0)" || bad "unload drops entries" "$e2b -> $e3"
+  stop_server
+else bad "repository cache server starts" "$(cat "$tmp/v.err")"; fi
+
 # ---- Redis shared by two servers
 rport=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 start_redis() {
