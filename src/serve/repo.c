@@ -468,7 +468,7 @@ static int make_series(fg_repo *r, fg_repo_version *v, fg_err *e) {
     }
     if (v->cache_on) {
         static const char *const lvl[2] = {"local", "redis"};
-        for (int l = 0; l < 2; l++) {
+        for (int l = 0; l < (r->o.cache_redis ? 2 : 1); l++) {
             const char *ml[] = {v->model_name, lvl[l]};
             if (!(v->c_hits[l] = fg_metrics_series(r->f_chits, ml, e)) ||
                 !(v->c_misses[l] = fg_metrics_series(r->f_cmiss, ml, e)) ||
@@ -1279,7 +1279,7 @@ static int register_families(fg_repo *r, fg_err *e) {
     const char *l2[] = {"model", "version"};
     const char *l4[] = {"model", "version", "outcome", "status"};
     const char *lq[] = {"model", "version", "percentile"};
-    const char *li[] = {"model", "version", "instance"};
+    const char *li[] = {"model", "version", "engine_instance"};
     const double *lb = FG_METRICS_LATENCY_BUCKETS, *bb = FG_METRICS_BATCH_BUCKETS;
     size_t nlb = FG_METRICS_N_LATENCY_BUCKETS, nbb = FG_METRICS_N_BATCH_BUCKETS;
     r->f_req = fg_metrics_counter(g, "frugal_requests_total", "Infer requests by outcome and HTTP status.", l4, 4, e);

@@ -89,6 +89,7 @@ typedef struct fg_repo_opts {
     double price_per_hour;  /* machine price, for the KPI cost figures */
     fg_cache *cache;        /* response cache (NULL: none); purged per model on unload and version switch */
     int cache_by_default;   /* cache models whose config does not set response_cache */
+    int cache_redis;        /* a Redis level exists: its series are exported (else they would read 0/0) */
 } fg_repo_opts;
 
 typedef struct fg_repo fg_repo;

@@ -21,6 +21,7 @@
 #include "serve/metrics.h"
 #include "serve/cache.h"
 #include "serve/net.h"
+#include "serve/page.h"
 #include "serve/redis.h"
 #include "serve/repo.h"
 #include "serve/sched.h"
@@ -807,6 +808,18 @@ static void handle(void *user, const fg_net_request *req, fg_net_resp *resp) {
             respond_json(resp, s->server_meta.ptr, s->server_meta.len);
         else
             respond_error(resp, 405, "method not allowed");
+    } else if (slice_is(p, "/dashboard")) {
+        static const fg_http_header nocache = {{"Cache-Control", 13}, {"no-cache", 8}};
+        if (get)
+            fg_net_respond(resp, 200, FG_PAGE_CONTENT_TYPE, &nocache, 1, fg_page_dashboard, fg_page_dashboard_len);
+        else
+            respond_error(resp, 405, "method not allowed");
+    } else if (slice_is(p, "/")) {
+        static const fg_http_header to_dashboard = {{"Location", 8}, {"/dashboard", 10}};
+        if (get)
+            fg_net_respond(resp, 302, "text/plain", &to_dashboard, 1, "see /dashboard\n", 15);
+        else
+            respond_error(resp, 405, "method not allowed");
     } else if (slice_is(p, "/metrics")) {
         fg_metrics_buf b = {0};
         if (!get) {
@@ -1017,6 +1030,7 @@ int fg_cmd_serve(int argc, char **argv) {
         char prefix[32];
         snprintf(prefix, sizeof prefix, "frugal:v%d:", FG_CACHE_VALUE_VERSION);
         fg_redis_opts rdo = {.url = cache_redis, .prefix = prefix, .ttl_s = (unsigned)cache_ttl};
+        ro.cache_redis = 1;
         if (!(s.redis = fg_redis_new(&rdo, &e))) {
             fprintf(stderr, "frugal serve: --cache-redis: %s\n", e.msg);
             rc = 2;
