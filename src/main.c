@@ -15,6 +15,7 @@ static const struct {
 } cmds[] = {
     {"run", fg_cmd_run, "run a model once or repeatedly on given or random inputs; print outputs and latency"},
     {"serve", fg_cmd_serve, "serve a model over HTTP (KServe v2 API) with Prometheus metrics"},
+    {"doctor", fg_cmd_doctor, "diagnose a running server from two /metrics scrapes: KPIs, findings, changes"},
 };
 
 static void usage(FILE *f) {

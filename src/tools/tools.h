@@ -9,4 +9,8 @@ int fg_cmd_run(int argc, char **argv);
 /* frugal serve: one model behind the KServe v2 HTTP API, with /metrics; exits 0 on SIGTERM/SIGINT. */
 int fg_cmd_serve(int argc, char **argv);
 
+/* frugal doctor: two /metrics scrapes of a server (or two saved files) → KPIs and findings with changes;
+ * exits 0 healthy, 1 findings, 2 could not read. */
+int fg_cmd_doctor(int argc, char **argv);
+
 #endif
