@@ -15,6 +15,7 @@ static const struct {
 } cmds[] = {
     {"run", fg_cmd_run, "run a model once or repeatedly on given or random inputs; print outputs and latency"},
     {"serve", fg_cmd_serve, "serve a model over HTTP (KServe v2 API) with Prometheus metrics"},
+    {"cost", fg_cmd_cost, "cloud billing exports (FOCUS, AWS CUR, Azure) -> ML cost buckets, top drivers, totals"},
     {"doctor", fg_cmd_doctor, "diagnose a running server from two /metrics scrapes: KPIs, findings, changes"},
 };
 

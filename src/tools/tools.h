@@ -13,4 +13,8 @@ int fg_cmd_serve(int argc, char **argv);
  * exits 0 healthy, 1 findings, 2 could not read. */
 int fg_cmd_doctor(int argc, char **argv);
 
+/* frugal cost: billing exports (FOCUS, AWS CUR, Azure) → totals, ML-lifecycle buckets, top drivers;
+ * exits 0 ok, 1 malformed rows with --strict, 2 bad usage or unreadable file. */
+int fg_cmd_cost(int argc, char **argv);
+
 #endif
