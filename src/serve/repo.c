@@ -14,6 +14,8 @@
 
 #include "core/clock.h"
 #include "core/log.h"
+#include <openssl/evp.h>
+
 #include "serve/config.h"
 
 /* A file's identity: a version is reloaded when its model file (or the model's config) changes. */
@@ -268,6 +270,43 @@ static int make_settings(const fg_model_config *c, int derived, int batchable, c
 }
 
 /* ---- loading one version -------------------------------------------------------------------------- */
+
+/* Adds the bytes of file path (if it exists) to the digest. */
+static int digest_file(EVP_MD_CTX *ctx, const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return 0;
+    char buf[65536];
+    size_t n;
+    int rc = 0;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+        if (EVP_DigestUpdate(ctx, buf, n) != 1) {
+            rc = -1;
+            break;
+        }
+    if (ferror(f))
+        rc = -1;
+    fclose(f);
+    return rc;
+}
+
+/* v->cache_id: "<version>-<first 16 bytes of SHA-256(model file, config.pbtxt) in hex>". */
+static int make_cache_id(fg_repo_version *v, const fg_repo_model *m, const char *file, fg_err *e) {
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdl = 0;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    char *cp = m->dir ? path_join(m->dir, "config.pbtxt") : NULL;
+    int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 && digest_file(ctx, file) == 0 &&
+             (!cp || digest_file(ctx, cp) == 0) && EVP_DigestFinal_ex(ctx, md, &mdl) == 1 && mdl >= 16;
+    free(cp);
+    EVP_MD_CTX_free(ctx);
+    if (!ok)
+        return fg_err_set(e, FG_EIO, "cannot digest '%s' for the response cache", file);
+    int n = snprintf(v->cache_id, sizeof v->cache_id, "%s-", v->vstr);
+    for (int i = 0; i < 16 && n + 2 < (int)sizeof v->cache_id; i++)
+        n += snprintf(v->cache_id + n, sizeof v->cache_id - (size_t)n, "%02x", md[i]);
+    return 0;
+}
 
 static int run_cb(void *user, int instance, const fg_tensor *in, size_t n_in, int64_t n_items, fg_tensor *out,
                   size_t n_out, fg_err *e) {
@@ -635,6 +674,8 @@ static fg_repo_version *version_load(fg_repo *r, fg_repo_model *m, int64_t versi
     v->cache_tag = m->tag;
     v->cache_on = r->o.cache && m->tag < FG_CACHE_MAX_TAGS &&
                   (c.has_response_cache ? c.response_cache : r->o.cache_by_default);
+    if (v->cache_on && make_cache_id(v, m, file, e) < 0)
+        goto fail;
     if (c.has_response_cache && c.response_cache && !r->o.cache)
         fg_warn("repo: model '%s': response_cache is enabled in its config, but the server has no cache "
                 "(--cache-bytes)", m->name);
@@ -870,6 +911,10 @@ static int publish(fg_repo *r, fg_repo_model *m, const version_slot *slots, size
                     (double)(fg_now_ns() - t0) / 1e6);
         }
     }
+    /* again after the drain: requests that finished on a retired version may have stored answers (they are
+     * under its own cache id, so never served by another, but they would only take room) */
+    if (r->o.cache && n_old)
+        fg_cache_purge_tag(r->o.cache, m->tag);
     return 0;
 }
 
@@ -1517,7 +1562,6 @@ int fg_repo_open(const fg_repo_opts *o, fg_repo **out, fg_err *e) {
     }
     if (register_families(r, e) < 0)
         goto fail;
-    fg_metrics_add_collector(o->metrics, collect, r);
     char **names = NULL;
     size_t n = 0;
     if (r->single) {
@@ -1552,6 +1596,8 @@ int fg_repo_open(const fg_repo_opts *o, fg_repo **out, fg_err *e) {
         goto fail;
     }
     r->ctl_started = 1;
+    /* registered last: a registry cannot drop a collector, so it must never see a repository that failed */
+    fg_metrics_add_collector(o->metrics, collect, r);
     *out = r;
     return 0;
 fail:
@@ -1570,20 +1616,19 @@ void fg_repo_close(fg_repo *r, uint64_t deadline_ns) {
         pthread_mutex_unlock(&r->cmu);
         pthread_join(r->ctl, NULL);
     }
-    /* Unpublish everything first (requests arriving now see "not ready"), then drain. */
-    version_slot all[MAX_LISTED];
-    size_t n = 0;
+    /* Unpublish everything first (requests arriving now see "not ready"), then drain model by model. */
     pthread_rwlock_wrlock(&r->lock);
+    for (size_t i = 0; i < r->n_models; i++)
+        r->models[i]->state = ST_UNAVAILABLE;
+    size_t n_slots[r->n_models ? r->n_models : 1];
     for (size_t i = 0; i < r->n_models; i++) {
-        fg_repo_model *m = r->models[i];
-        for (size_t k = 0; k < m->n_slots && n < MAX_LISTED; k++)
-            all[n++] = m->slots[k];
-        m->n_slots = 0;
-        m->state = ST_UNAVAILABLE;
+        n_slots[i] = r->models[i]->n_slots;
+        r->models[i]->n_slots = 0;
     }
     pthread_rwlock_unlock(&r->lock);
-    for (size_t i = 0; i < n; i++)
-        version_free(all[i].v, deadline_ns);
+    for (size_t i = 0; i < r->n_models; i++)
+        for (size_t k = 0; k < n_slots[i]; k++)
+            version_free(r->models[i]->slots[k].v, deadline_ns);
     for (size_t i = 0; i < r->n_models; i++) {
         fg_repo_model *m = r->models[i];
         fg_v2_buf_free(&m->meta);

@@ -127,6 +127,10 @@ typedef struct fg_repo_version {
     /* response cache: on for this version, the model's tag, and the series of both levels */
     int cache_on;
     uint32_t cache_tag;
+    /* what cache keys name this version by: its number and a digest of its model file and config, so a
+     * version reloaded under the same number (changed file) never matches the old one's answers, in this
+     * process or in a shared Redis */
+    char cache_id[96];
     fg_metric *c_hits[2], *c_misses[2], *c_errors[2], *c_lookup[2]; /* [FG_CACHE_LOCAL], [FG_CACHE_REDIS] */
     fg_metric *c_inserts, *c_evictions, *c_rejects, *c_bytes, *c_entries;
     fg_metric *c_bypassed;   /* requests that skipped the cache (see fg_repo_cache_try) */

@@ -389,15 +389,17 @@ static void finish_pieces(fg_sched *q, piece *pieces, size_t np, int status, con
     }
 }
 
-/* Runs one taken batch on instance in: concatenates inputs, calls run_cb, checks and splits outputs. */
-static void run_batch(instance *in, piece *pieces, size_t np, int64_t n_items) {
+/* Concatenates the pieces' inputs into in's buffers (or passes a lone unbatched request's tensors), calls
+ * run_cb and checks the outputs. Returns 0 or a negative code with e filled; *dt is run_cb's time. */
+static int run_pieces(instance *in, piece *pieces, size_t np, int64_t n_items, fg_tensor *bout, fg_err *e,
+                      uint64_t *dt) {
     fg_sched *q = in->q;
     size_t ni = q->c.n_inputs, no = q->c.n_outputs;
-    fg_tensor bin[FG_SCHED_MAX_IO], bout[FG_SCHED_MAX_IO];
-    fg_err e = {0};
+    fg_tensor bin[FG_SCHED_MAX_IO];
     int rc = 0;
     const fg_tensor *inputs = bin;
-    memset(bout, 0, sizeof bout);
+    memset(bout, 0, sizeof(fg_tensor) * FG_SCHED_MAX_IO);
+    *dt = 0;
     if (q->c.max_batch_size == 0) {
         inputs = pieces[0].r->inputs; /* no batching: pass the request's tensors as they are */
     } else {
@@ -406,7 +408,7 @@ static void run_batch(instance *in, piece *pieces, size_t np, int64_t n_items) {
             size_t ib = item_bytes(&r0->inputs[i]);
             rc = reserve(in, i, ib * (size_t)n_items);
             if (rc) {
-                fg_err_set(&e, FG_ENOMEM, "out of memory for a batch of %lld items", (long long)n_items);
+                fg_err_set(e, FG_ENOMEM, "out of memory for a batch of %lld items", (long long)n_items);
                 break;
             }
             bin[i] = r0->inputs[i];
@@ -421,34 +423,65 @@ static void run_batch(instance *in, piece *pieces, size_t np, int64_t n_items) {
             }
         }
     }
-    uint64_t t0 = fg_now_ns();
     if (rc == 0) {
-        rc = q->run_cb(q->run_user, in->index, inputs, ni, n_items, bout, no, &e);
+        uint64_t t0 = fg_now_ns();
+        rc = q->run_cb(q->run_user, in->index, inputs, ni, n_items, bout, no, e);
+        *dt = fg_now_ns() - t0;
         if (rc > 0)
             rc = FG_EINTERNAL;
-        if (rc < 0 && !e.msg[0])
-            fg_err_set(&e, rc, "run failed: %s", fg_strerror(rc));
+        if (rc < 0 && !e->msg[0])
+            fg_err_set(e, rc, "run failed: %s", fg_strerror(rc));
     }
-    uint64_t dt = fg_now_ns() - t0;
     if (rc == 0 && q->c.max_batch_size > 0) {
         for (size_t i = 0; i < no && rc == 0; i++)
-            if (bout[i].rank < 1 || bout[i].dims[0] != n_items || !bout[i].data ||
-                !dtype_size(bout[i].dtype))
-                rc = fg_err_set(&e, FG_ESHAPE, "output %zu: dim 0 must be the batch size %lld", i,
+            if (bout[i].rank < 1 || bout[i].dims[0] != n_items || !bout[i].data || !dtype_size(bout[i].dtype))
+                rc = fg_err_set(e, FG_ESHAPE, "output %zu: dim 0 must be the batch size %lld", i,
                                 (long long)n_items);
     }
+    return rc;
+}
+
+/* Runs one taken batch on instance in and delivers its outputs. When a batch of several requests fails,
+ * each request is run again alone, so one request's bad input (an index out of range, say) fails only
+ * that request, and nobody sees another client's values in an error message. */
+static void run_batch(instance *in, piece *pieces, size_t np, int64_t n_items) {
+    fg_sched *q = in->q;
+    size_t no = q->c.n_outputs;
+    fg_tensor bout[FG_SCHED_MAX_IO];
+    fg_err e = {0};
+    uint64_t dt = 0;
+    int rc = run_pieces(in, pieces, np, n_items, bout, &e, &dt);
     pthread_mutex_lock(&q->mu);
     in->busy_ns += dt;
     q->st.n_batches++;
     q->st.n_batch_items += (uint64_t)n_items;
-    q->st.inflight_items -= n_items;
+    if (rc == 0 || np == 1)
+        q->st.inflight_items -= n_items;
     pthread_mutex_unlock(&q->mu);
     if (q->c.batch_cb) {
         fg_sched_batch_info bi = {.instance = in->index, .n_items = n_items, .n_requests = np,
                                   .queue_wait_ns = in->waits, .compute_ns = dt, .status = rc};
         q->c.batch_cb(q->c.batch_user, &bi);
     }
-    finish_pieces(q, pieces, np, rc, rc ? e.msg : NULL, bout, no, 0);
+    if (rc == 0 || np == 1 || rc == FG_ENOMEM) {
+        if (rc < 0 && np > 1) {
+            pthread_mutex_lock(&q->mu);
+            q->st.inflight_items -= n_items;
+            pthread_mutex_unlock(&q->mu);
+        }
+        finish_pieces(q, pieces, np, rc, rc ? e.msg : NULL, bout, no, 0);
+        return;
+    }
+    for (size_t k = 0; k < np; k++) {
+        fg_err ek = {0};
+        uint64_t dk = 0;
+        int rk = run_pieces(in, &pieces[k], 1, pieces[k].n, bout, &ek, &dk);
+        pthread_mutex_lock(&q->mu);
+        in->busy_ns += dk;
+        q->st.inflight_items -= pieces[k].n;
+        pthread_mutex_unlock(&q->mu);
+        finish_pieces(q, &pieces[k], 1, rk, rk ? ek.msg : NULL, bout, no, 0);
+    }
 }
 
 /* Waits on cv until the absolute monotonic time ns (UINT64_MAX: no timeout). Caller holds mu. */
@@ -613,7 +646,8 @@ int fg_sched_submit(fg_sched *q, fg_sched_req *r) {
     uint64_t now = fg_now_ns();
     r->next_ = NULL;
     r->enqueue_ns_ = now;
-    r->deadline_ns_ = tmo ? now + tmo * 1000ull : 0;
+    /* a timeout too large to add (a client's "no limit") is no deadline rather than an overflow */
+    r->deadline_ns_ = tmo && tmo <= (UINT64_MAX - now) / 1000ull ? now + tmo * 1000ull : 0;
     r->rows_ = mbs > 0 ? r->n_items : 1;
     r->taken_ = r->done_ = 0;
     r->status_ = 0;

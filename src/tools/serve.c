@@ -198,7 +198,7 @@ static int raw_key_make(fg_cache_key *k, fg_repo_version *v, const char *body, s
     fg_cache_input in = {"body", &t};
     char params[48];
     snprintf(params, sizeof params, "raw-body:%lld", (long long)hdr_len);
-    return fg_cache_key_make(k, v->model_name, v->vstr, &in, 1, NULL, 0, params);
+    return fg_cache_key_make(k, v->model_name, v->cache_id, &in, 1, NULL, 0, params);
 }
 
 /* With the read lock held: answers j from a raw entry when its body was seen before. Returns 1 when it
@@ -430,7 +430,7 @@ static int cache_lookup(server *s, job *j, fg_repo_version *v, fg_err *e) {
     for (size_t i = 0; i < n_out; i++)
         outs[i] = j->r.outputs[i].name;
     uint64_t t0 = fg_now_ns();
-    if (fg_cache_key_make(&j->key, v->model_name, v->vstr, ins, n_in, outs, n_out, NULL) < 0) {
+    if (fg_cache_key_make(&j->key, v->model_name, v->cache_id, ins, n_in, outs, n_out, NULL) < 0) {
         fg_err_clear(e);
         return 0; /* not cacheable (e.g. out of memory): compute */
     }
@@ -480,23 +480,8 @@ static void redis_done(void *ctx, int status, const void *val, size_t len) {
     if (status == 1)
         fg_warn("serve: model '%s': a Redis value did not decode to this request's outputs; computing",
                 v->model_name);
+    /* v is held, and a held version's queue is stopped only after its holds are released */
     int rc = fg_sched_submit(v->sched, &j->sr);
-    if (rc == FG_SCHED_ESTOPPED) {
-        /* the version was switched while Redis answered: the request runs on the current one */
-        fg_repo *repo = atomic_load_explicit(&s->repo, memory_order_acquire);
-        int why;
-        fg_repo_rdlock(repo);
-        fg_repo_version *nv = fg_repo_find(repo, v->model_name, strlen(v->model_name), 0, &why);
-        if (nv && nv->n_in == v->n_in) {
-            j->v = nv;
-            j->cached = 0;
-            rc = fg_sched_submit(nv->sched, &j->sr);
-        }
-        fg_repo_unlock(repo);
-        if (rc < 0) { /* count on the old version, which is still held */
-            j->v = v;
-        }
-    }
     if (rc < 0) {
         int oc = fg_repo_outcome(rc);
         count_error(v, j->t0, oc);
@@ -1073,9 +1058,11 @@ out:
         fg_repo_print_kpis(repo, stdout);
         fflush(stdout);
     }
-    /* Redis before the repository: its last callbacks still submit to (held) versions */
-    fg_redis_free(s.redis);
+    /* The repository before Redis: requests still queued after the network's drain complete while it
+     * closes and may store results in Redis; a version waits for its holds (requests waiting on Redis,
+     * which answers them within its timeout) before its queue stops. */
     fg_repo_close(repo, fg_now_ns() + (uint64_t)drain * 1000000000ull);
+    fg_redis_free(s.redis);
     fg_cache_free(s.cache);
     fg_metrics_free(s.metrics);
     fg_v2_buf_free(&s.server_meta);

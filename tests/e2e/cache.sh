@@ -88,6 +88,20 @@ if start_server v "$tmp/repo" --cache-bytes 16M --cache-admission all; then
   v2=$(hit "$U" "$tmp/a.json"); grep -q '"model_version":"2"' "$tmp/hb" && ver=2 || ver=?
   [[ "$v1" == hit-local && "$e1" -ge 1 && "$e2" == 0 && "$v2" == miss && $ver == 2 ]] \
     && ok "a version switch drops the model's entries; version 2 computes afresh" || bad "switch drops entries" "$v1 $e1 -> $e2 $v2 v$ver"
+  # the same version number reloaded with a changed file: its old answers must not be served
+  hit "$U" "$tmp/a.json" >/dev/null; w1=$(hit "$U" "$tmp/a.json"); cp "$tmp/hb" "$tmp/before.json"
+  $PY - "$tmp/repo/digits_mlp/2/model.onnx" <<'PYEOF'
+import sys
+p = sys.argv[1]; b = bytearray(open(p, "rb").read())
+i = len(b) // 2          # inside the weights' raw data: the protobuf stays valid, one weight changes
+b[i] ^= 0x40
+open(p + ".tmp", "wb").write(b)
+PYEOF
+  mv "$tmp/repo/digits_mlp/2/model.onnx.tmp" "$tmp/repo/digits_mlp/2/model.onnx"
+  req POST /v2/repository/models/digits_mlp/load
+  w2=$(hit "$U" "$tmp/a.json")
+  [[ "$w1" == hit-local && "$w2" == miss ]] && ok "a version reloaded from a changed file does not serve the old file's answers" \
+    || bad "reload with a changed file" "$w1 then $w2"
   hit "$U" "$tmp/a.json" >/dev/null
   e2b=$(metric 'frugal_cache_entries{model="digits_mlp",level="local"}')
   req POST /v2/repository/models/digits_mlp/unload

@@ -31,6 +31,7 @@ typedef struct fake {
     int seen_999;               /* a run saw an input value of 999 */
     size_t max_requests;        /* from batch_cb */
     int sleep_us;
+    int fail_on_999;            /* run_cb fails a batch holding a 999 (a request's bad input) */
     float out[4][MAX_ITEMS * COLS]; /* per-instance output memory */
 } fake;
 
@@ -41,7 +42,6 @@ static void sleep_us(long us) {
 
 static int fake_run(void *user, int instance, const fg_tensor *in, size_t n_in, int64_t n_items,
                     fg_tensor *out, size_t n_out, fg_err *e) {
-    (void)e;
     fake *f = user;
     assert_int_equal(n_in, 1);
     assert_int_equal(n_out, 1);
@@ -67,7 +67,16 @@ static int fake_run(void *user, int instance, const fg_tensor *in, size_t n_in, 
     pthread_cond_broadcast(&f->cv);
     while (f->gate_closed)
         pthread_cond_wait(&f->cv, &f->mu);
+    int fail = 0;
+    for (int64_t i = 0; f->fail_on_999 && i < n_items * COLS; i++)
+        fail |= x[i] == 999.0f;
     pthread_mutex_unlock(&f->mu);
+    if (fail) {
+        pthread_mutex_lock(&f->mu);
+        f->running--;
+        pthread_mutex_unlock(&f->mu);
+        return fg_err_set(e, FG_EINVAL, "index 999 is out of range");
+    }
     if (f->sleep_us)
         sleep_us(f->sleep_us);
     float *y = f->out[instance];
@@ -312,6 +321,38 @@ static void sched_adaptive_delay_runs_lone_requests_at_once_and_batches_streams(
         treq_check(&burst[i]);
     }
     assert_int_equal(f.max_requests, 8);
+    fg_sched_stop(q, 0);
+}
+
+/* One request's bad input fails only that request: a failed batch of several is rerun request by request. */
+static void sched_failed_batch_fails_only_the_bad_request(void **state) {
+    (void)state;
+    static fake f;
+    fake_init(&f);
+    f.fail_on_999 = 1;
+    fg_sched_config c = base_config(8, 200000); /* 200 ms: the three queue up and run as one batch */
+    fg_sched *q = start(&c, 1, &f);
+    fake_gate(&f, 1);
+    static treq busy, t[3];
+    treq_init(&busy, 1, 1.0f, 0, 0);
+    assert_int_equal(fg_sched_submit(q, &busy.r), 0);
+    fake_wait_entered(&f, 1);
+    treq_init(&t[0], 2, 10.0f, 0, 0);
+    treq_init(&t[1], 1, -1.0f, 0, 0); /* all 999: the bad one */
+    treq_init(&t[2], 3, 20.0f, 0, 0);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(fg_sched_submit(q, &t[i].r), 0);
+    fake_gate(&f, 0);
+    wait_done(&busy, 5000);
+    for (int i = 0; i < 3; i++)
+        wait_done(&t[i], 5000);
+    /* the busy batch, the failed batch of three, then each of the three alone */
+    assert_int_equal(f.n_batches, 5);
+    assert_int_equal(f.batch_items[1], 6);
+    treq_check(&t[0]);
+    treq_check(&t[2]);
+    assert_int_equal(atomic_load(&t[1].n_done), 1);
+    assert_int_equal(t[1].status, FG_EINVAL);
     fg_sched_stop(q, 0);
 }
 
@@ -618,6 +659,7 @@ int main(void) {
         cmocka_unit_test(sched_preferred_size_closes_batch_without_delay),
         cmocka_unit_test(sched_oldest_request_delay_closes_partial_batch),
         cmocka_unit_test(sched_adaptive_delay_runs_lone_requests_at_once_and_batches_streams),
+        cmocka_unit_test(sched_failed_batch_fails_only_the_bad_request),
         cmocka_unit_test(sched_splits_large_request_and_reassembles_in_order),
         cmocka_unit_test(sched_full_queue_rejects_at_once),
         cmocka_unit_test(sched_request_timeout_expires_while_queued_without_running),
