@@ -17,8 +17,10 @@
 
 #include "core/alloc.h"
 
-const double FG_METRICS_LATENCY_BUCKETS[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
-                                             0.25,   0.5,   1,      2.5,   5,    10,    30,    60};
+/* from 100 us: a small model answers a request in a few hundred microseconds, and quantiles interpolate
+ * inside buckets, so a first bucket of 500 us would hide its whole latency distribution */
+const double FG_METRICS_LATENCY_BUCKETS[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                             0.1,    0.25,    0.5,    1,     2.5,    5,     10,   30,    60};
 const size_t FG_METRICS_N_LATENCY_BUCKETS = sizeof FG_METRICS_LATENCY_BUCKETS / sizeof(double);
 const double FG_METRICS_BATCH_BUCKETS[] = {1, 2, 4, 8, 16, 32, 64, 128, 256};
 const size_t FG_METRICS_N_BATCH_BUCKETS = sizeof FG_METRICS_BATCH_BUCKETS / sizeof(double);

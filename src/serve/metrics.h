@@ -49,7 +49,7 @@ typedef struct fg_metrics_buf {
     size_t len, cap;
 } fg_metrics_buf;
 
-/* Standard bucket bounds: request/queue/compute latency in seconds (500 us .. 60 s) and batch size in
+/* Standard bucket bounds: request/queue/compute latency in seconds (100 us .. 60 s) and batch size in
  * items (1 .. 256). Static; pass them to fg_metrics_histogram. */
 extern const double FG_METRICS_LATENCY_BUCKETS[];
 extern const size_t FG_METRICS_N_LATENCY_BUCKETS;
