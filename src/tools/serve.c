@@ -1024,7 +1024,7 @@ int fg_cmd_serve(int argc, char **argv) {
     }
     /* listen first: liveness answers while the models load, readiness once they are warm */
     fg_net_config nc = {.host = host, .port = (uint16_t)port, .n_loops = (int)loops,
-                        .stop_timeout_ms = (int)(drain * 1000)};
+                        .stop_timeout_ms = drain ? (int)(drain * 1000) : 1 /* 0 would mean the default */};
     if (fg_net_start(&nc, handle, &s, &net) < 0) {
         fprintf(stderr, "frugal serve: cannot listen on %s:%ld\n", host, port);
         goto out;
