@@ -805,30 +805,28 @@ static void json_num(FILE *f, double v) {
         fputs("null", f);
 }
 
+/* Writes a key (with its leading separator and colon, e.g. ",\"rps\":") and a number. */
+static void json_kv(FILE *f, const char *key, double v) {
+    fputs(key, f);
+    json_num(f, v);
+}
+
 static void print_json(FILE *f, const char *source, const server_kpi *s, double slo, const findings *fs) {
     fputs("{\"source\":", f);
     json_str(f, source);
-    fputs(",\"interval_s\":", f);
-    json_num(f, s->interval);
-    fputs(",\"slo_p99_s\":", f);
-    json_num(f, slo);
+    json_kv(f, ",\"interval_s\":", s->interval);
+    json_kv(f, ",\"slo_p99_s\":", slo);
     fprintf(f, ",\"server\":{\"uptime_s\":");
     json_num(f, s->uptime2);
-    fputs(",\"requests\":", f);
-    json_num(f, s->requests);
-    fputs(",\"rps\":", f);
-    json_num(f, s->rps);
-    fputs(",\"cpu_share\":", f);
-    json_num(f, s->cpu_share);
+    json_kv(f, ",\"requests\":", s->requests);
+    json_kv(f, ",\"rps\":", s->rps);
+    json_kv(f, ",\"cpu_share\":", s->cpu_share);
     fprintf(f, ",\"cpu_estimate\":%s,\"online_cpus\":%.0f,\"price_per_hour_usd\":", s->cpu_estimate ? "true" : "false",
             s->ncpu);
     json_num(f, s->price);
-    fputs(",\"cost_usd\":", f);
-    json_num(f, s->cost);
-    fputs(",\"cost_per_1k_usd\":", f);
-    json_num(f, s->cost_per_1k);
-    fputs(",\"idle_cost_share\":", f);
-    json_num(f, s->idle_share);
+    json_kv(f, ",\"cost_usd\":", s->cost);
+    json_kv(f, ",\"cost_per_1k_usd\":", s->cost_per_1k);
+    json_kv(f, ",\"idle_cost_share\":", s->idle_share);
     fprintf(f, ",\"instances\":%zu},\"models\":[", s->n_inst);
     for (size_t i = 0; i < s->n_models; i++) {
         const model_kpi *k = &s->m[i];
@@ -836,16 +834,13 @@ static void print_json(FILE *f, const char *source, const server_kpi *s, double 
         json_str(f, k->model);
         fputs(",\"version\":", f);
         json_str(f, k->version);
-        fputs(",\"requests\":", f);
-        json_num(f, k->total);
-        fputs(",\"rps\":", f);
-        json_num(f, k->rps);
+        json_kv(f, ",\"requests\":", k->total);
+        json_kv(f, ",\"rps\":", k->rps);
         fputs(",\"outcomes\":{", f);
         for (int o = 0; o < N_OUT; o++) {
             fprintf(f, "%s\"%s\":{\"rps\":", o ? "," : "", outcomes[o]);
             json_num(f, k->req[o] / s->interval);
-            fputs(",\"ratio\":", f);
-            json_num(f, ratio(k->req[o], k->total));
+            json_kv(f, ",\"ratio\":", ratio(k->req[o], k->total));
             fputc('}', f);
         }
         static const char *const keys[] = {"p50_s", "p95_s", "p99_s", "mean_latency_s", "mean_queue_s",
