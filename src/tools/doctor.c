@@ -20,6 +20,7 @@
 
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "serve/http.h"
 #include "serve/promtext.h"
 #include "tools/tools.h"
 
@@ -194,45 +195,14 @@ static int header_value(const char *hdr, size_t hl, const char *name, char *out,
     return 0;
 }
 
-/* decodes a chunked body in place; its length, or -1 when malformed */
+/* Decodes a chunked body in place with the server's own (fuzzed) decoder; its length, or -1 when it is
+ * malformed or incomplete. */
 static long dechunk(char *b, size_t n) {
-    size_t r = 0, w = 0;
-    for (;;) {
-        size_t size = 0;
-        int digits = 0;
-        while (r < n) {
-            char c = b[r];
-            int v = c >= '0' && c <= '9'   ? c - '0'
-                    : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                    : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                           : -1;
-            if (v < 0)
-                break;
-            if (size > MAX_BODY)
-                return -1;
-            size = size * 16 + (size_t)v;
-            digits = 1;
-            r++;
-        }
-        if (!digits)
-            return -1;
-        const char *eol = memchr(b + r, '\n', n - r); /* chunk extensions are skipped */
-        if (!eol)
-            return -1;
-        r = (size_t)(eol - b) + 1;
-        if (size == 0)
-            return (long)w;
-        if (size > n - r)
-            return -1;
-        memmove(b + w, b + r, size);
-        w += size;
-        r += size;
-        if (r < n && b[r] == '\r')
-            r++;
-        if (r >= n || b[r] != '\n')
-            return -1;
-        r++;
-    }
+    fg_http_chunked ch;
+    fg_http_limits lim = FG_HTTP_LIMITS_DEFAULT;
+    lim.max_body_bytes = MAX_BODY;
+    fg_http_chunked_reset(&ch);
+    return fg_http_chunked_decode(&ch, b, n, &lim) == 1 ? (long)ch.body_len : -1;
 }
 
 /* GET url; *body (NUL-terminated, malloc'd) and *len on success, else -1 with err filled */
