@@ -9,20 +9,27 @@
 #include <string.h>
 #include <strings.h>
 #include <stdarg.h>
+#include <math.h>
+#include <time.h>
 
 #include "cost/billing.h"
 #include "cost/decimal.h"
+#include "cost/dmap.h"
+#include "cost/recs.h"
+#include "core/svgchart.h"
+#include "serve/scrape.h"
 #include "cost/rules.h"
 #include "tools/tools.h"
 
 #define MAX_MALFORMED_SHOWN 20
-#define SEP '\x1f'
 
 static void cost_usage(FILE *f) {
     fprintf(f,
             "usage: frugal cost FILE... [options]\n\n"
             "Reads cloud billing exports (FOCUS 1.0-1.2, AWS CUR, Azure cost details; plain or gzip) and\n"
-            "prints the top cost drivers, the cost per ML-lifecycle bucket, a breakdown table and row counts.\n\n"
+            "prints the top cost drivers, the cost per ML-lifecycle bucket, savings recommendations (spot,\n"
+            "storage tiering, idle resources, logs, commitments, unused commitments, cross-region transfer)\n"
+            "with their evidence and price assumptions, a breakdown table and row counts.\n\n"
             "options:\n"
             "  --basis B        effective (default: amortized, after discounts) or billed (invoiced)\n"
             "  --format F       force the input format: focus, focus-1.0, focus-1.1, focus-1.2, aws-cur,\n"
@@ -34,106 +41,19 @@ static void cost_usage(FILE *f) {
             "  --from DATE      use rows whose charge period starts at or after DATE (YYYY-MM-DD[Thh:mm:ssZ])\n"
             "  --to DATE        ... and before DATE (exclusive)\n"
             "  --strict         a malformed row is an error (exit 1) instead of being skipped\n"
+            "  --prices FILE    price assumptions for the savings estimates (default: the built-in example\n"
+            "                   table, deploy/cost/prices.txt; keys not in FILE keep their value)\n"
+            "  --requests N     requests served over the billing period: adds cost per 1k requests\n"
+            "                   (inference bucket / N)\n"
+            "  --metrics SRC    the same from a frugal server's /metrics (http://HOST:PORT or a saved scrape):\n"
+            "                   requests served, the server's own price x time estimate, its idle share\n"
             "  --json           print one JSON object (money as numbers with 6 decimals)\n"
+            "  --csv FILE       also write the breakdown table (--by) as CSV (- for stdout)\n"
+            "  --html FILE      also write a self-contained HTML report with charts (- for stdout)\n"
             "  -h, --help       this help\n"
             "\nDifferent currencies are never added: each currency gets its own totals.\n"
             "exit status: 0 on success, 1 on malformed rows with --strict, 2 on bad usage or an unreadable\n"
             "file (one line on stderr)\n");
-}
-
-/* ---- a small string → decimal hash map ---- */
-typedef struct ent {
-    char *key;
-    size_t klen;
-    uint64_t h;
-    fg_dec v;
-} ent;
-typedef struct map {
-    ent *e;
-    size_t cap, n;
-} map;
-
-static uint64_t hash(const char *s, size_t n) {
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
-    return h;
-}
-
-static int map_add(map *m, const char *k, size_t kn, fg_dec v) {
-    if ((m->n + 1) * 2 > m->cap) {
-        size_t nc = m->cap ? m->cap * 2 : 64;
-        ent *ne = calloc(nc, sizeof *ne);
-        if (!ne)
-            return -1;
-        for (size_t i = 0; i < m->cap; i++)
-            if (m->e[i].key) {
-                size_t j = m->e[i].h & (nc - 1);
-                while (ne[j].key)
-                    j = (j + 1) & (nc - 1);
-                ne[j] = m->e[i];
-            }
-        free(m->e);
-        m->e = ne;
-        m->cap = nc;
-    }
-    uint64_t h = hash(k, kn);
-    size_t j = h & (m->cap - 1);
-    while (m->e[j].key) {
-        if (m->e[j].h == h && m->e[j].klen == kn && memcmp(m->e[j].key, k, kn) == 0)
-            return fg_dec_add(m->e[j].v, v, &m->e[j].v) == 0 ? 0 : -2;
-        j = (j + 1) & (m->cap - 1);
-    }
-    char *c = malloc(kn + 1);
-    if (!c)
-        return -1;
-    memcpy(c, k, kn);
-    c[kn] = 0;
-    m->e[j] = (ent){c, kn, h, v};
-    m->n++;
-    return 0;
-}
-
-static void map_free(map *m) {
-    for (size_t i = 0; i < m->cap; i++)
-        free(m->e[i].key);
-    free(m->e);
-}
-
-static int ent_cmp(const void *a, const void *b) {
-    const ent *x = *(const ent *const *)a, *y = *(const ent *const *)b;
-    int c = fg_dec_cmp(y->v, x->v);
-    if (c)
-        return c;
-    size_t n = x->klen < y->klen ? x->klen : y->klen;
-    int d = memcmp(x->key, y->key, n);
-    return d ? d : (x->klen > y->klen) - (x->klen < y->klen);
-}
-
-/* entries sorted by value descending, then key; caller frees the array */
-static ent **map_sorted(const map *m) {
-    ent **v = malloc((m->n + 1) * sizeof *v);
-    if (!v)
-        return NULL;
-    size_t k = 0;
-    for (size_t i = 0; i < m->cap; i++)
-        if (m->e[i].key)
-            v[k++] = &m->e[i];
-    qsort(v, k, sizeof *v, ent_cmp);
-    return v;
-}
-
-/* the idx-th SEP-separated part of key */
-static fg_str part(const ent *en, int idx) {
-    const char *p = en->key, *end = en->key + en->klen;
-    for (int i = 0; i < idx; i++) {
-        const char *s = memchr(p, SEP, (size_t)(end - p));
-        if (!s)
-            return (fg_str){end, 0};
-        p = s + 1;
-    }
-    const char *s = memchr(p, SEP, (size_t)(end - p));
-    return (fg_str){p, s ? (size_t)(s - p) : (size_t)(end - p)};
 }
 
 /* ---- per-currency aggregates ---- */
@@ -143,7 +63,10 @@ typedef struct group {
     fg_dec total, billed, effective;
     uint64_t n_billed, n_effective, missing;
     fg_dec bucket[FG_BUCKET_COUNT];
-    map svc, by, drv;
+    fg_dmap svc, by, drv, daily;
+    fg_recs *recs;
+    int64_t first, last; /* charge period covered: earliest start, latest end */
+    bool has_period;
 } group;
 
 typedef struct state {
@@ -175,27 +98,6 @@ static group *get_group(state *st, fg_str cur) {
     return g;
 }
 
-static int key_of(state *st, const fg_str *parts, int np) {
-    size_t need = 0;
-    for (int i = 0; i < np; i++)
-        need += parts[i].n + 1;
-    if (need > st->kcap) {
-        char *nb = realloc(st->kbuf, need * 2);
-        if (!nb)
-            return -1;
-        st->kbuf = nb;
-        st->kcap = need * 2;
-    }
-    size_t k = 0;
-    for (int i = 0; i < np; i++) {
-        if (i)
-            st->kbuf[k++] = SEP;
-        memcpy(st->kbuf + k, parts[i].p, parts[i].n);
-        k += parts[i].n;
-    }
-    return (int)k;
-}
-
 static fg_str by_value(const state *st, const fg_bill_row *r) {
     switch (st->by_kind) {
     case 1: return r->provider;
@@ -210,6 +112,9 @@ static fg_str by_value(const state *st, const fg_bill_row *r) {
     default: return (fg_str){"", 0};
     }
 }
+
+/* the day (since the epoch) a timestamp falls on */
+static int64_t day_of(int64_t t) { return t >= 0 ? t / 86400 : (t - 86399) / 86400; }
 
 static int add_row(state *st, const fg_rules *rules, const fg_bill_row *r) {
     group *g = get_group(st, r->currency);
@@ -228,34 +133,110 @@ static int add_row(state *st, const fg_rules *rules, const fg_bill_row *r) {
     if (fg_dec_add(g->bucket[b], c, &g->bucket[b]))
         return -2;
     fg_str p[3] = {r->provider, r->service_name, r->resource_id};
-    int k = key_of(st, p, 2);
-    if (k < 0 || map_add(&g->svc, st->kbuf, (size_t)k, c))
-        return -1;
-    k = key_of(st, p, 3);
-    if (k < 0 || map_add(&g->drv, st->kbuf, (size_t)k, c))
-        return -1;
+    long k = fg_dmap_key(&st->kbuf, &st->kcap, p, 2);
+    int rc;
+    if (k < 0 || (rc = fg_dmap_add(&g->svc, st->kbuf, (size_t)k, c)))
+        return k < 0 ? -1 : rc;
+    k = fg_dmap_key(&st->kbuf, &st->kcap, p, 3);
+    if (k < 0 || (rc = fg_dmap_add(&g->drv, st->kbuf, (size_t)k, c)))
+        return k < 0 ? -1 : rc;
     if (st->by_kind) {
         fg_str v = by_value(st, r);
-        k = key_of(st, &v, 1);
-        if (k < 0 || map_add(&g->by, st->kbuf, (size_t)k, c))
-            return -1;
+        k = fg_dmap_key(&st->kbuf, &st->kcap, &v, 1);
+        if (k < 0 || (rc = fg_dmap_add(&g->by, st->kbuf, (size_t)k, c)))
+            return k < 0 ? -1 : rc;
     }
+    if (r->has_start) {
+        /* cost over time, by the day a charge starts */
+        char day[24];
+        int dl = snprintf(day, sizeof day, "%lld", (long long)day_of(r->charge_start));
+        if ((rc = fg_dmap_add(&g->daily, day, (size_t)dl, c)))
+            return rc;
+        int64_t end = r->has_end && r->charge_end > r->charge_start ? r->charge_end : r->charge_start;
+        if (!g->has_period || r->charge_start < g->first)
+            g->first = r->charge_start;
+        if (!g->has_period || end > g->last)
+            g->last = end;
+        g->has_period = true;
+    }
+    if (!g->recs && !(g->recs = fg_recs_new()))
+        return -1;
+    return fg_recs_add(g->recs, r, b, c);
+}
+
+/* ---- cost per 1k requests: requests served, from --requests or a frugal /metrics scrape ---- */
+typedef struct per1k {
+    bool on;
+    const char *source; /* "--requests" or the scrape's URL / file */
+    double requests;    /* successful requests served */
+    double server_cost, server_price, uptime, idle; /* from the scrape; NAN when unknown */
+} per1k;
+
+static int load_metrics(const char *src, per1k *k, char *err, size_t errn) {
+    fg_prom_doc d = {0};
+    if (fg_scrape(src, &d, NULL, err, errn) < 0)
+        return -1;
+    size_t found = 0, n_inst = 0;
+    k->uptime = fg_prom_sum(&d, "frugal_uptime_seconds", NULL, 0, &found);
+    if (found != 1) {
+        snprintf(err, errn, "%s: not a frugal server's metrics (no frugal_uptime_seconds)", src);
+        fg_prom_free(&d);
+        return -1;
+    }
+    static const char *const ok[] = {"outcome", "success"};
+    k->requests = fg_prom_sum(&d, "frugal_requests_total", ok, 1, NULL);
+    k->server_cost = fg_prom_sum(&d, "frugal_cost_usd_total", NULL, 0, &found);
+    if (!found)
+        k->server_cost = NAN;
+    k->server_price = fg_prom_sum(&d, "frugal_price_per_hour_usd", NULL, 0, &found);
+    if (!found)
+        k->server_price = NAN;
+    double busy = fg_prom_sum(&d, "frugal_instance_busy_seconds_total", NULL, 0, &n_inst);
+    k->idle = n_inst && k->uptime > 0 ? fmax(0, 1 - busy / (k->uptime * (double)n_inst)) : NAN;
+    fg_prom_free(&d);
     return 0;
 }
 
+/* ---- what each currency group reports: its recommendations and period ---- */
+typedef struct report {
+    fg_rec recs[FG_REC_COUNT];
+    size_t n_recs;
+    double period_days; /* 0 when unknown */
+    double saving;      /* sum of the recommendations' monthly savings */
+} report;
+
+static void make_report(const group *g, const fg_prices *prices, const per1k *k, report *rp) {
+    memset(rp, 0, sizeof *rp);
+    rp->period_days = g->has_period && g->last > g->first ? (double)(g->last - g->first) / 86400.0 : 0;
+    if (!g->recs)
+        return;
+    fg_recs_inference_total(g->recs, g->bucket[FG_BUCKET_INFERENCE]);
+    rp->n_recs = fg_recs_finish(g->recs, prices, rp->period_days, k->on ? k->idle : NAN, rp->recs);
+    for (size_t i = 0; i < rp->n_recs; i++)
+        rp->saving += rp->recs[i].monthly_saving;
+}
+
 /* ---- output ---- */
-static void json_str(const char *s, size_t n) {
-    putchar('"');
+static void json_str(FILE *o, const char *s, size_t n) {
+    fputc('"', o);
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c == '"' || c == '\\')
-            printf("\\%c", c);
+            fprintf(o, "\\%c", c);
         else if (c < 0x20)
-            printf("\\u%04x", c);
+            fprintf(o, "\\u%04x", c);
         else
-            putchar(c);
+            fputc(c, o);
     }
-    putchar('"');
+    fputc('"', o);
+}
+static void json_s(FILE *o, const char *s) { json_str(o, s, strlen(s)); }
+static void json_f(FILE *o, fg_str s) { json_str(o, s.p, s.n); }
+static void json_num(FILE *o, double v) {
+    if (isfinite(v))
+        fprintf(o, "%.6f", v);
+    else
+        fputs("null", o);
 }
 
 static const char *money(fg_dec d, int decimals, char *buf) {
@@ -271,6 +252,13 @@ static double share(fg_dec part_, fg_dec total) {
 static const char *by_label(const state *st) {
     static const char *names[] = {"service", "provider", "account", "region", "resource", "tag"};
     return names[st->by_kind];
+}
+
+static void day_str(int64_t day, char *buf, size_t n) {
+    time_t t = (time_t)(day * 86400);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, n, "%Y-%m-%d", &tm);
 }
 
 typedef struct warnings {
@@ -305,107 +293,443 @@ static void group_warnings(const state *st, const group *g, warnings *w) {
         warn_add(w, "%s: %llu rows have no %s cost (counted as 0)", cl, (unsigned long long)g->missing,
                  st->effective ? "effective or billed" : "billed");
     if (g->n_billed && g->n_effective) {
-        double bb = fg_dec_to_double(g->billed), ee = fg_dec_to_double(g->effective);
-        double mx = (bb < 0 ? -bb : bb) > (ee < 0 ? -ee : ee) ? (bb < 0 ? -bb : bb) : (ee < 0 ? -ee : ee);
-        double d = bb - ee;
-        if (mx > 0 && (d < 0 ? -d : d) / mx > 0.03)
+        double bb = fabs(fg_dec_to_double(g->billed)), ee = fabs(fg_dec_to_double(g->effective));
+        double mx = fmax(bb, ee), d = fabs(fg_dec_to_double(g->billed) - fg_dec_to_double(g->effective));
+        if (mx > 0 && d / mx > 0.03)
             warn_add(w, "%s: effective total %s and billed total %s differ by %.1f%% (commitments amortized, or purchases/credits)",
-                     cl, money(g->effective, 2, a), money(g->billed, 2, b), (d < 0 ? -d : d) / mx * 100);
+                     cl, money(g->effective, 2, a), money(g->billed, 2, b), d / mx * 100);
     }
 }
 
-static void json_group(const state *st, const group *g, long top) {
+/* the 1k figures of the main group: inference cost over requests, and the server's own estimate */
+static void per1k_figures(const group *g, const per1k *k, double *billing, double *server) {
+    *billing = k->requests > 0 ? fg_dec_to_double(g->bucket[FG_BUCKET_INFERENCE]) * 1000 / k->requests : NAN;
+    *server = k->requests > 0 && isfinite(k->server_cost) && k->server_price > 0 ? k->server_cost * 1000 / k->requests : NAN;
+}
+
+static void json_group(FILE *o, const state *st, const group *g, const report *rp, long top) {
     char a[FG_DEC_STR_MAX];
-    printf("\"currency\":");
-    json_str(g->currency, strlen(g->currency));
-    printf(",\"rows\":%llu,\"total\":%s,\"billed_total\":%s,\"effective_total\":%s,\"buckets\":[",
-           (unsigned long long)g->rows, money(g->total, 6, a), money(g->billed, 6, a), money(g->effective, 6, a));
+    fputs("\"currency\":", o);
+    json_s(o, g->currency);
+    fprintf(o, ",\"rows\":%llu,\"total\":%s,", (unsigned long long)g->rows, money(g->total, 6, a));
+    fprintf(o, "\"billed_total\":%s,", money(g->billed, 6, a));
+    fprintf(o, "\"effective_total\":%s,\"period\":", money(g->effective, 6, a));
+    if (g->has_period) {
+        char d1[32], d2[32];
+        struct tm tm;
+        time_t t1 = (time_t)g->first, t2 = (time_t)g->last;
+        strftime(d1, sizeof d1, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t1, &tm));
+        strftime(d2, sizeof d2, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t2, &tm));
+        fprintf(o, "{\"start\":\"%s\",\"end\":\"%s\",\"days\":%.4f}", d1, d2, rp->period_days);
+    } else {
+        fputs("null", o);
+    }
+    fputs(",\"buckets\":[", o);
     for (int i = 0; i < FG_BUCKET_COUNT; i++)
-        printf("%s{\"bucket\":\"%s\",\"cost\":%s,\"share\":%.6f}", i ? "," : "", fg_bucket_name((fg_bucket)i),
-               money(g->bucket[i], 6, a), share(g->bucket[i], g->total));
-    printf("],\"by_service\":[");
-    ent **v = map_sorted(&g->svc);
+        fprintf(o, "%s{\"bucket\":\"%s\",\"cost\":%s,\"share\":%.6f}", i ? "," : "", fg_bucket_name((fg_bucket)i),
+                money(g->bucket[i], 6, a), share(g->bucket[i], g->total));
+    fputs("],\"by_service\":[", o);
+    fg_dmap_ent **v = fg_dmap_sorted(&g->svc);
     for (size_t i = 0; v && i < g->svc.n; i++) {
-        fg_str p = part(v[i], 0), s = part(v[i], 1);
-        printf("%s{\"provider\":", i ? "," : "");
-        json_str(p.p, p.n);
-        printf(",\"service\":");
-        json_str(s.p, s.n);
-        printf(",\"cost\":%s,\"share\":%.6f}", money(v[i]->v, 6, a), share(v[i]->v, g->total));
+        fprintf(o, "%s{\"provider\":", i ? "," : "");
+        json_f(o, fg_dmap_part(v[i], 0));
+        fputs(",\"service\":", o);
+        json_f(o, fg_dmap_part(v[i], 1));
+        fprintf(o, ",\"cost\":%s,\"share\":%.6f}", money(v[i]->v, 6, a), share(v[i]->v, g->total));
     }
     free(v);
-    printf("]");
+    fputc(']', o);
     if (st->by_kind) {
-        printf(",\"by\":[");
-        v = map_sorted(&g->by);
+        fputs(",\"by\":[", o);
+        v = fg_dmap_sorted(&g->by);
         for (size_t i = 0; v && i < g->by.n; i++) {
-            printf("%s{\"key\":", i ? "," : "");
-            json_str(v[i]->key, v[i]->klen);
-            printf(",\"cost\":%s,\"share\":%.6f}", money(v[i]->v, 6, a), share(v[i]->v, g->total));
+            fprintf(o, "%s{\"key\":", i ? "," : "");
+            json_str(o, v[i]->key, v[i]->klen);
+            fprintf(o, ",\"cost\":%s,\"share\":%.6f}", money(v[i]->v, 6, a), share(v[i]->v, g->total));
         }
         free(v);
-        printf("]");
+        fputc(']', o);
     }
-    printf(",\"top_drivers\":[");
-    v = map_sorted(&g->drv);
+    fputs(",\"top_drivers\":[", o);
+    v = fg_dmap_sorted(&g->drv);
     for (size_t i = 0; v && i < g->drv.n && (long)i < top; i++) {
-        fg_str p = part(v[i], 0), s = part(v[i], 1), r = part(v[i], 2);
-        printf("%s{\"provider\":", i ? "," : "");
-        json_str(p.p, p.n);
-        printf(",\"service\":");
-        json_str(s.p, s.n);
-        printf(",\"resource_id\":");
-        json_str(r.p, r.n);
-        printf(",\"cost\":%s,\"share\":%.6f}", money(v[i]->v, 6, a), share(v[i]->v, g->total));
+        fprintf(o, "%s{\"provider\":", i ? "," : "");
+        json_f(o, fg_dmap_part(v[i], 0));
+        fputs(",\"service\":", o);
+        json_f(o, fg_dmap_part(v[i], 1));
+        fputs(",\"resource_id\":", o);
+        json_f(o, fg_dmap_part(v[i], 2));
+        fprintf(o, ",\"cost\":%s,\"share\":%.6f}", money(v[i]->v, 6, a), share(v[i]->v, g->total));
     }
     free(v);
-    printf("]");
+    fputs("],\"daily\":[", o);
+    v = fg_dmap_sorted(&g->daily);
+    /* by day, not by cost: the keys are day numbers */
+    for (size_t i = 0; v && i < g->daily.n; i++)
+        for (size_t j = i + 1; j < g->daily.n; j++)
+            if (atoll(v[j]->key) < atoll(v[i]->key)) {
+                fg_dmap_ent *t = v[i];
+                v[i] = v[j];
+                v[j] = t;
+            }
+    for (size_t i = 0; v && i < g->daily.n; i++) {
+        char d[32];
+        day_str(atoll(v[i]->key), d, sizeof d);
+        fprintf(o, "%s{\"day\":\"%s\",\"cost\":%s}", i ? "," : "", d, money(v[i]->v, 6, a));
+    }
+    free(v);
+    fputs("],\"recommendations\":[", o);
+    for (size_t i = 0; i < rp->n_recs; i++) {
+        const fg_rec *x = &rp->recs[i];
+        fprintf(o, "%s{\"kind\":\"%s\",\"monthly_saving\":", i ? "," : "", x->name);
+        json_num(o, x->monthly_saving);
+        fputs(",\"monthly_cost\":", o);
+        json_num(o, x->monthly_cost);
+        fprintf(o, ",\"period_cost\":%s,\"rows\":%llu,\"action\":", money(x->cost, 6, a), (unsigned long long)x->rows);
+        json_s(o, x->action);
+        fputs(",\"assumption\":", o);
+        json_s(o, x->assumption);
+        fputs(",\"detail\":", o);
+        json_s(o, x->detail);
+        fputs(",\"evidence\":[", o);
+        for (size_t j = 0; j < x->n_ev; j++) {
+            const fg_rec_evidence *ev = &x->ev[j];
+            fprintf(o, "%s{\"provider\":", j ? "," : "");
+            json_f(o, ev->provider);
+            fputs(",\"service\":", o);
+            json_f(o, ev->service);
+            fputs(",\"resource_id\":", o);
+            json_f(o, ev->resource);
+            fputs(",\"usage_type\":", o);
+            json_f(o, ev->usage);
+            fprintf(o, ",\"cost\":%s,\"rows\":%llu}", money(ev->cost, 6, a), (unsigned long long)ev->rows);
+        }
+        fputs("]}", o);
+    }
+    fputs("],\"monthly_saving\":", o);
+    json_num(o, rp->saving);
 }
 
 /* printf "%.*s" arguments of s, or of dflt when s is empty */
 #define OR(s, dflt) ((s).n ? (int)(s).n : (int)strlen(dflt)), ((s).n ? (s).p : (dflt))
 
-static void text_group(const state *st, const group *g, long top) {
+static void text_recs(FILE *o, const group *g, const report *rp) {
+    char a[FG_DEC_STR_MAX];
+    if (!rp->n_recs) {
+        fprintf(o, "\nRecommendations: none (no row is evidence for a saving; see frugal cost --help)\n");
+        return;
+    }
+    fprintf(o, "\nRecommendations (estimated savings a month, %s; prices are assumptions, see each):\n", cur_label(g));
+    for (size_t i = 0; i < rp->n_recs; i++) {
+        const fg_rec *x = &rp->recs[i];
+        fprintf(o, "  %zu. %-17s save ~%.2f a month (of %.2f)\n", i + 1, x->name, x->monthly_saving, x->monthly_cost);
+        fprintf(o, "     do:       %s\n", x->action);
+        if (x->rows)
+            fprintf(o, "     evidence: %llu rows, %s over the period%s%s\n", (unsigned long long)x->rows,
+                    money(x->cost, 2, a), x->detail[0] ? "; " : "", x->detail);
+        else if (x->detail[0])
+            fprintf(o, "     evidence: %s\n", x->detail);
+        for (size_t j = 0; j < x->n_ev; j++) {
+            const fg_rec_evidence *ev = &x->ev[j];
+            fprintf(o, "               %.*s / %.*s / %.*s / %.*s  %s\n", OR(ev->provider, "-"), OR(ev->service, "-"),
+                    OR(ev->resource, "-"), OR(ev->usage, "-"), money(ev->cost, 2, a));
+        }
+        fprintf(o, "     assumes:  %s\n", x->assumption);
+    }
+    fprintf(o, "  total: ~%.2f a month\n", rp->saving);
+}
+
+static void text_group(FILE *o, const state *st, const group *g, const report *rp, long top) {
     char a[FG_DEC_STR_MAX];
     const char *cl = cur_label(g);
     const char *basis = st->effective ? "effective" : "billed";
-    ent **v = map_sorted(&g->drv);
+    fg_dmap_ent **v = fg_dmap_sorted(&g->drv);
     size_t nt = (size_t)top < g->drv.n ? (size_t)top : g->drv.n;
     if (top > 0) {
-        printf("Top %zu cost drivers (%s cost, %s):\n", nt, basis, cl);
+        fprintf(o, "Top %zu cost drivers (%s cost, %s):\n", nt, basis, cl);
         for (size_t i = 0; v && i < nt; i++) {
-            fg_str p = part(v[i], 0), s = part(v[i], 1), r = part(v[i], 2);
-            printf("  %zu. %.*s / %.*s / %.*s  %s  %.1f%%\n", i + 1, OR(p, "(no provider)"), OR(s, "(no service)"),
-                   OR(r, "(no resource)"), money(v[i]->v, 2, a), share(v[i]->v, g->total) * 100);
+            fg_str p = fg_dmap_part(v[i], 0), s = fg_dmap_part(v[i], 1), r = fg_dmap_part(v[i], 2);
+            fprintf(o, "  %zu. %.*s / %.*s / %.*s  %s  %.1f%%\n", i + 1, OR(p, "(no provider)"), OR(s, "(no service)"),
+                    OR(r, "(no resource)"), money(v[i]->v, 2, a), share(v[i]->v, g->total) * 100);
         }
     }
     free(v);
-    printf("\nTotal (%s cost): %s %s over %llu rows\n", basis, money(g->total, 2, a), cl, (unsigned long long)g->rows);
-    printf("\nML lifecycle buckets:\n");
+    fprintf(o, "\nTotal (%s cost): %s %s over %llu rows", basis, money(g->total, 2, a), cl, (unsigned long long)g->rows);
+    if (rp->period_days > 0)
+        fprintf(o, ", %.1f days", rp->period_days);
+    fprintf(o, "\n\nML lifecycle buckets:\n");
     for (int i = 0; i < FG_BUCKET_COUNT; i++)
-        printf("  %-17s %16s  %5.1f%%%s\n", fg_bucket_name((fg_bucket)i), money(g->bucket[i], 2, a),
-               share(g->bucket[i], g->total) * 100, i == FG_BUCKET_OTHER ? "  (unallocated)" : "");
+        fprintf(o, "  %-17s %16s  %5.1f%%%s\n", fg_bucket_name((fg_bucket)i), money(g->bucket[i], 2, a),
+                share(g->bucket[i], g->total) * 100, i == FG_BUCKET_OTHER ? "  (unallocated)" : "");
+    text_recs(o, g, rp);
     if (st->by_kind == 0) {
-        printf("\nBy service:\n");
-        v = map_sorted(&g->svc);
+        fprintf(o, "\nBy service:\n");
+        v = fg_dmap_sorted(&g->svc);
         for (size_t i = 0; v && i < g->svc.n; i++) {
-            fg_str p = part(v[i], 0), s = part(v[i], 1);
-            printf("  %-13.*s %-45.*s %16s  %5.1f%%\n", OR(p, "(no provider)"), OR(s, "(no service)"), money(v[i]->v, 2, a),
-                   share(v[i]->v, g->total) * 100);
+            fg_str p = fg_dmap_part(v[i], 0), s = fg_dmap_part(v[i], 1);
+            fprintf(o, "  %-13.*s %-45.*s %16s  %5.1f%%\n", OR(p, "(no provider)"), OR(s, "(no service)"),
+                    money(v[i]->v, 2, a), share(v[i]->v, g->total) * 100);
         }
     } else {
-        printf("\nBy %s%s%s:\n", by_label(st), st->by_kind == 5 ? " " : "", st->by_kind == 5 ? st->by_tag : "");
-        v = map_sorted(&g->by);
+        fprintf(o, "\nBy %s%s%s:\n", by_label(st), st->by_kind == 5 ? " " : "", st->by_kind == 5 ? st->by_tag : "");
+        v = fg_dmap_sorted(&g->by);
         for (size_t i = 0; v && i < g->by.n; i++)
-            printf("  %-59.*s %16s  %5.1f%%\n", OR(((fg_str){v[i]->key, v[i]->klen}), "(none)"),
-                   money(v[i]->v, 2, a), share(v[i]->v, g->total) * 100);
+            fprintf(o, "  %-59.*s %16s  %5.1f%%\n", OR(((fg_str){v[i]->key, v[i]->klen}), "(none)"),
+                    money(v[i]->v, 2, a), share(v[i]->v, g->total) * 100);
     }
     free(v);
 }
 
-static int parse_date(const char *s, int64_t *t) {
-    return fg_bill_parse_time(s, strlen(s), t) == 1 ? 0 : -1;
+static void text_per1k(FILE *o, const group *g, const per1k *k) {
+    double bill, server;
+    per1k_figures(g, k, &bill, &server);
+    char a[FG_DEC_STR_MAX];
+    fprintf(o, "\nCost per 1k requests (%.0f requests served, from %s):\n", k->requests, k->source);
+    if (isfinite(bill))
+        fprintf(o, "  from billing:  %.6f %s (inference bucket %s / requests)\n", bill, cur_label(g),
+                money(g->bucket[FG_BUCKET_INFERENCE], 2, a));
+    else
+        fprintf(o, "  from billing:  - (no requests)\n");
+    if (isfinite(server))
+        fprintf(o, "  server estimate: %.6f USD (its --price-per-hour %.4f x %.0f s up)\n", server, k->server_price, k->uptime);
+    if (k->requests > 0 && fg_dec_to_double(g->bucket[FG_BUCKET_INFERENCE]) == 0)
+        fprintf(o, "  note: the inference bucket is empty: tag the serving fleet (e.g. ml-stage=inference)\n");
 }
+
+/* CSV field: quoted when it holds a comma, quote or line break (RFC 4180) */
+static void csv_field(FILE *o, const char *s, size_t n) {
+    bool q = false;
+    for (size_t i = 0; i < n; i++)
+        q |= s[i] == ',' || s[i] == '"' || s[i] == '\n' || s[i] == '\r';
+    if (!q) {
+        fwrite(s, 1, n, o);
+        return;
+    }
+    fputc('"', o);
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '"')
+            fputc('"', o);
+        fputc(s[i], o);
+    }
+    fputc('"', o);
+}
+
+static void write_csv(FILE *o, const state *st) {
+    char a[FG_DEC_STR_MAX];
+    if (st->by_kind == 0)
+        fputs("currency,provider,service,cost,share\r\n", o);
+    else
+        fprintf(o, "currency,%s%s%s,cost,share\r\n", by_label(st), st->by_kind == 5 ? ":" : "",
+                st->by_kind == 5 ? st->by_tag : "");
+    for (size_t gi = 0; gi < st->ng; gi++) {
+        const group *g = &st->g[gi];
+        const fg_dmap *m = st->by_kind == 0 ? &g->svc : &g->by;
+        fg_dmap_ent **v = fg_dmap_sorted(m);
+        for (size_t i = 0; v && i < m->n; i++) {
+            csv_field(o, g->currency, strlen(g->currency));
+            for (int p = 0; p < (st->by_kind == 0 ? 2 : 1); p++) {
+                fg_str f = st->by_kind == 0 ? fg_dmap_part(v[i], p) : (fg_str){v[i]->key, v[i]->klen};
+                fputc(',', o);
+                csv_field(o, f.p, f.n);
+            }
+            fprintf(o, ",%s,%.6f\r\n", money(v[i]->v, 6, a), share(v[i]->v, g->total));
+        }
+        free(v);
+    }
+}
+
+/* an fg_str as a NUL-terminated label in buf */
+static const char *label(char *buf, size_t n, fg_str s, const char *dflt) {
+    snprintf(buf, n, "%.*s", OR(s, dflt));
+    return buf;
+}
+
+static void write_html(FILE *o, const state *st, const group *g, const report *rp, const per1k *k, long top,
+                       uint64_t read, uint64_t used, uint64_t skipped, const warnings *w) {
+    char a[FG_DEC_STR_MAX], t[512];
+    const char *basis = st->effective ? "effective (amortized)" : "billed";
+    fg_html_begin(o, "frugal cost report");
+    fprintf(o, "<p>Total <b>%s %s</b> (%s cost)", money(g->total, 2, a), cur_label(g), basis);
+    if (g->has_period) {
+        char d1[32], d2[32];
+        day_str(day_of(g->first), d1, sizeof d1);
+        day_str(day_of(g->last - (g->last > g->first ? 1 : 0)), d2, sizeof d2);
+        fprintf(o, " from %s to %s (%.1f days)", d1, d2, rp->period_days);
+    }
+    fprintf(o, "; %llu rows read, %llu used, %llu skipped as malformed.",
+            (unsigned long long)read, (unsigned long long)used, (unsigned long long)skipped);
+    if (rp->n_recs)
+        fprintf(o, " Estimated savings: <b>~%.2f %s a month</b>.", rp->saving, cur_label(g));
+    fputs("</p>\n", o);
+
+    /* top drivers */
+    long nt = top > 0 ? top : 10;
+    fg_dmap_ent **v = fg_dmap_sorted(&g->drv);
+    size_t n = v ? ((size_t)nt < g->drv.n ? (size_t)nt : g->drv.n) : 0;
+    char **labels = calloc(n + FG_BUCKET_COUNT + 1, sizeof *labels);
+    double *vals = calloc(n + FG_BUCKET_COUNT + 1, sizeof *vals);
+    if (labels && vals) {
+        fg_html_heading(o, 2, "Top cost drivers");
+        for (size_t i = 0; i < n; i++) {
+            char p[128], s[160], r[200];
+            snprintf(t, sizeof t, "%s / %s / %s", label(p, sizeof p, fg_dmap_part(v[i], 0), "-"),
+                     label(s, sizeof s, fg_dmap_part(v[i], 1), "-"), label(r, sizeof r, fg_dmap_part(v[i], 2), "(no resource)"));
+            labels[i] = strdup(t);
+            vals[i] = fg_dec_to_double(v[i]->v);
+        }
+        fg_svg_bars(o, "Top cost drivers", cur_label(g), (const char *const *)labels, vals, n);
+        fputs("<table><tr><th>#</th><th>driver</th><th class=\"num\">cost</th><th class=\"num\">share</th></tr>\n", o);
+        for (size_t i = 0; i < n; i++) {
+            fprintf(o, "<tr><td>%zu</td><td>", i + 1);
+            fg_html_escape(o, labels[i] ? labels[i] : "");
+            fprintf(o, "</td><td class=\"num\">%s</td><td class=\"num\">%.1f%%</td></tr>\n", money(v[i]->v, 2, a),
+                    share(v[i]->v, g->total) * 100);
+        }
+        fputs("</table>\n", o);
+        for (size_t i = 0; i < n; i++)
+            free(labels[i]);
+        /* buckets */
+        fg_html_heading(o, 2, "Cost by ML lifecycle bucket");
+        for (int i = 0; i < FG_BUCKET_COUNT; i++) {
+            labels[i] = (char *)fg_bucket_name((fg_bucket)i);
+            vals[i] = fg_dec_to_double(g->bucket[i]);
+        }
+        fg_svg_bars(o, "Cost by bucket", cur_label(g), (const char *const *)labels, vals, FG_BUCKET_COUNT);
+        fputs("<p class=\"muted\">other = unallocated: no rule matched (see deploy/cost/rules.txt, --rules)</p>\n", o);
+    }
+    free(v);
+    free(labels);
+    free(vals);
+
+    /* cost over time */
+    fg_html_heading(o, 2, "Cost over time (by day the charge starts)");
+    v = fg_dmap_sorted(&g->daily);
+    n = v ? g->daily.n : 0;
+    for (size_t i = 0; i < n; i++) /* by day */
+        for (size_t j = i + 1; j < n; j++)
+            if (atoll(v[j]->key) < atoll(v[i]->key)) {
+                fg_dmap_ent *x = v[i];
+                v[i] = v[j];
+                v[j] = x;
+            }
+    char (*days)[16] = calloc(n + 1, sizeof *days);
+    const char **dl = calloc(n + 1, sizeof *dl);
+    double *dv = calloc(n + 1, sizeof *dv);
+    if (n && days && dl && dv) {
+        for (size_t i = 0; i < n; i++) {
+            day_str(atoll(v[i]->key), days[i], sizeof days[i]);
+            dl[i] = days[i];
+            dv[i] = fg_dec_to_double(v[i]->v);
+        }
+        fg_svg_columns(o, "Cost per day", cur_label(g), dl, dv, n);
+    } else {
+        fputs("<p class=\"muted\">No charge period in the rows: no time series.</p>\n", o);
+    }
+    free(days);
+    free(dl);
+    free(dv);
+    free(v);
+
+    /* recommendations */
+    fg_html_heading(o, 2, "Recommendations");
+    if (!rp->n_recs) {
+        fputs("<p>None: no row is evidence for a saving.</p>\n", o);
+    } else {
+        fprintf(o, "<table><tr><th>kind</th><th class=\"num\">saving / month</th><th>do</th><th>evidence</th>"
+                   "<th>assumption</th></tr>\n");
+        for (size_t i = 0; i < rp->n_recs; i++) {
+            const fg_rec *x = &rp->recs[i];
+            fprintf(o, "<tr class=\"rec\"><td>%s</td><td class=\"num\">%.2f</td><td>", x->name, x->monthly_saving);
+            fg_html_escape(o, x->action);
+            fprintf(o, "</td><td>%llu rows, %s over the period", (unsigned long long)x->rows, money(x->cost, 2, a));
+            if (x->detail[0]) {
+                fputs("; ", o);
+                fg_html_escape(o, x->detail);
+            }
+            fputs("<ul>", o);
+            for (size_t j = 0; j < x->n_ev; j++) {
+                const fg_rec_evidence *ev = &x->ev[j];
+                char p[128], s[160], r[200], u[160];
+                snprintf(t, sizeof t, "%s / %s / %s / %s: %s", label(p, sizeof p, ev->provider, "-"),
+                         label(s, sizeof s, ev->service, "-"), label(r, sizeof r, ev->resource, "-"),
+                         label(u, sizeof u, ev->usage, "-"), money(ev->cost, 2, a));
+                fputs("<li>", o);
+                fg_html_escape(o, t);
+                fputs("</li>", o);
+            }
+            fputs("</ul></td><td>", o);
+            fg_html_escape(o, x->assumption);
+            fputs("</td></tr>\n", o);
+        }
+        fputs("</table>\n", o);
+    }
+
+    if (k->on) {
+        double bill, server;
+        per1k_figures(g, k, &bill, &server);
+        fg_html_heading(o, 2, "Cost per 1k requests");
+        fprintf(o, "<p>%.0f requests served (from ", k->requests);
+        fg_html_escape(o, k->source);
+        fprintf(o, "): from billing <b>%s</b> %s per 1k (inference bucket / requests)", isfinite(bill) ? "" : "-",
+                cur_label(g));
+        if (isfinite(bill))
+            fprintf(o, " = %.6f", bill);
+        if (isfinite(server))
+            fprintf(o, "; the server's own estimate %.6f USD per 1k (price %.4f/h)", server, k->server_price);
+        fputs(".</p>\n", o);
+    }
+
+    /* the breakdown */
+    fg_html_heading(o, 2, st->by_kind == 0 ? "By service" : "Breakdown");
+    const fg_dmap *m = st->by_kind == 0 ? &g->svc : &g->by;
+    v = fg_dmap_sorted(m);
+    fputs("<table><tr><th>key</th><th class=\"num\">cost</th><th class=\"num\">share</th></tr>\n", o);
+    for (size_t i = 0; v && i < m->n && i < 50; i++) {
+        fputs("<tr><td>", o);
+        if (st->by_kind == 0) {
+            char p[128], s[200];
+            snprintf(t, sizeof t, "%s / %s", label(p, sizeof p, fg_dmap_part(v[i], 0), "-"),
+                     label(s, sizeof s, fg_dmap_part(v[i], 1), "-"));
+            fg_html_escape(o, t);
+        } else {
+            snprintf(t, sizeof t, "%.*s", OR(((fg_str){v[i]->key, v[i]->klen}), "(none)"));
+            fg_html_escape(o, t);
+        }
+        fprintf(o, "</td><td class=\"num\">%s</td><td class=\"num\">%.1f%%</td></tr>\n", money(v[i]->v, 2, a),
+                share(v[i]->v, g->total) * 100);
+    }
+    fputs("</table>\n", o);
+    if (v && m->n > 50)
+        fprintf(o, "<p class=\"muted\">... and %zu more (see --csv)</p>\n", m->n - 50);
+    free(v);
+    if (w->n) {
+        fg_html_heading(o, 2, "Warnings");
+        fputs("<ul>", o);
+        for (size_t i = 0; i < w->n; i++) {
+            fputs("<li>", o);
+            fg_html_escape(o, w->w[i]);
+            fputs("</li>", o);
+        }
+        fputs("</ul>\n", o);
+    }
+    if (st->ng > 1) {
+        fg_html_heading(o, 2, "Other currencies (never added)");
+        fputs("<ul>", o);
+        for (size_t i = 0; i < st->ng; i++)
+            if (&st->g[i] != g) {
+                fprintf(o, "<li>%s ", money(st->g[i].total, 2, a));
+                fg_html_escape(o, cur_label(&st->g[i]));
+                fprintf(o, " over %llu rows</li>", (unsigned long long)st->g[i].rows);
+            }
+        fputs("</ul>\n", o);
+    }
+    fputs("<p class=\"muted\">frugal cost: money summed in exact decimals; savings are estimates from the price "
+          "assumptions shown.</p>\n",
+          o);
+    fg_html_end(o);
+}
+
+static int parse_date(const char *s, int64_t *t) { return fg_bill_parse_time(s, strlen(s), t) == 1 ? 0 : -1; }
 
 static int usage_err(const char *fmt, const char *arg) {
     fprintf(stderr, "frugal cost: ");
@@ -414,18 +738,45 @@ static int usage_err(const char *fmt, const char *arg) {
     return 2;
 }
 
+/* opens an output file for --csv / --html ("-" is stdout); NULL with a message on stderr */
+static FILE *open_out(const char *path, const char *opt) {
+    if (strcmp(path, "-") == 0)
+        return stdout;
+    FILE *f = fopen(path, "w");
+    if (!f)
+        fprintf(stderr, "frugal cost: %s %s: %s\n", opt, path, strerror(errno));
+    return f;
+}
+
+static int close_out(FILE *f, const char *path, const char *opt) {
+    if (f == stdout)
+        return fflush(f) == 0 ? 0 : -1;
+    int bad = ferror(f);
+    if (fclose(f) != 0 || bad) {
+        fprintf(stderr, "frugal cost: %s %s: write error\n", opt, path);
+        return -1;
+    }
+    return 0;
+}
+
 int fg_cmd_cost(int argc, char **argv) {
     static const struct option opts[] = {
-        {"basis", required_argument, 0, 'b'}, {"format", required_argument, 0, 'f'}, {"rules", required_argument, 0, 'r'},
-        {"top", required_argument, 0, 't'},   {"by", required_argument, 0, 'y'},     {"from", required_argument, 0, 'F'},
-        {"to", required_argument, 0, 'T'},    {"strict", no_argument, 0, 's'},       {"json", no_argument, 0, 'j'},
-        {"help", no_argument, 0, 'h'},        {0, 0, 0, 0},
+        {"basis", required_argument, 0, 'b'},  {"format", required_argument, 0, 'f'},
+        {"rules", required_argument, 0, 'r'},  {"top", required_argument, 0, 't'},
+        {"by", required_argument, 0, 'y'},     {"from", required_argument, 0, 'F'},
+        {"to", required_argument, 0, 'T'},     {"strict", no_argument, 0, 's'},
+        {"json", no_argument, 0, 'j'},         {"csv", required_argument, 0, 'c'},
+        {"html", required_argument, 0, 'H'},   {"prices", required_argument, 0, 'p'},
+        {"requests", required_argument, 0, 'R'}, {"metrics", required_argument, 0, 'M'},
+        {"help", no_argument, 0, 'h'},         {0, 0, 0, 0},
     };
     state st = {.effective = true};
-    const char *format = NULL, *rules_path = NULL;
+    const char *format = NULL, *rules_path = NULL, *csv_path = NULL, *html_path = NULL, *prices_path = NULL,
+               *metrics = NULL;
     long top = 3;
     bool strict = false, json = false, has_from = false, has_to = false;
     int64_t from = 0, to = 0;
+    per1k k = {.requests = NAN, .server_cost = NAN, .server_price = NAN, .uptime = NAN, .idle = NAN};
     int c;
     opterr = 0;
     optind = 1;
@@ -441,6 +792,21 @@ int fg_cmd_cost(int argc, char **argv) {
             break;
         case 'f': format = optarg; break;
         case 'r': rules_path = optarg; break;
+        case 'p': prices_path = optarg; break;
+        case 'c': csv_path = optarg; break;
+        case 'H': html_path = optarg; break;
+        case 'M': metrics = optarg; break;
+        case 'R': {
+            char *end;
+            errno = 0;
+            double r = strtod(optarg, &end);
+            if (errno || *end || end == optarg || !(r >= 0 && r < 1e18))
+                return usage_err("--requests wants a count >= 0, got '%s'", optarg);
+            k.requests = r;
+            k.on = true;
+            k.source = "--requests";
+            break;
+        }
         case 't': {
             char *end;
             errno = 0;
@@ -485,6 +851,10 @@ int fg_cmd_cost(int argc, char **argv) {
     }
     if (optind >= argc)
         return usage_err("%s", "no billing file given");
+    if (metrics && k.on)
+        return usage_err("%s", "--requests and --metrics both give the request count: use one");
+    if (json && ((csv_path && strcmp(csv_path, "-") == 0) || (html_path && strcmp(html_path, "-") == 0)))
+        return usage_err("%s", "--json writes to stdout: give --csv / --html a file, not -");
     fg_err e = {0};
     fg_rules rules;
     int rc = rules_path ? fg_rules_load(rules_path, &rules, &e)
@@ -492,6 +862,23 @@ int fg_cmd_cost(int argc, char **argv) {
     if (rc) {
         fprintf(stderr, "frugal cost: %s\n", e.msg);
         return 2;
+    }
+    fg_prices prices = {0};
+    if (fg_prices_parse(fg_prices_default, strlen(fg_prices_default), "built-in prices", &prices, &e) ||
+        (prices_path && fg_prices_load(prices_path, &prices, &e))) {
+        fprintf(stderr, "frugal cost: %s\n", e.msg);
+        fg_rules_free(&rules);
+        return 2;
+    }
+    if (metrics) {
+        char err[1400];
+        if (load_metrics(metrics, &k, err, sizeof err) < 0) {
+            fprintf(stderr, "frugal cost: --metrics %s\n", err);
+            fg_rules_free(&rules);
+            return 2;
+        }
+        k.on = true;
+        k.source = metrics;
     }
     uint64_t read = 0, used = 0, skipped = 0, out_of_range = 0;
     int status = 0;
@@ -546,25 +933,35 @@ int fg_cmd_cost(int argc, char **argv) {
     }
     if (skipped > MAX_MALFORMED_SHOWN && !strict)
         fprintf(stderr, "frugal cost: ... and %llu more malformed rows\n", (unsigned long long)(skipped - MAX_MALFORMED_SHOWN));
+    report *reports = status == 0 ? calloc(st.ng + 1, sizeof *reports) : NULL;
+    if (status == 0 && !reports) {
+        fprintf(stderr, "frugal cost: out of memory\n");
+        status = 2;
+    }
     if (status == 0) {
         warnings w = {0};
-        char a[FG_DEC_STR_MAX];
         if (st.ng > 1)
             warn_add(&w, "%zu currencies: totals are per currency, never added", st.ng);
         if (skipped)
             warn_add(&w, "%llu malformed rows skipped", (unsigned long long)skipped);
-        for (size_t i = 0; i < st.ng; i++)
+        for (size_t i = 0; i < st.ng; i++) {
             group_warnings(&st, &st.g[i], &w);
+            make_report(&st.g[i], &prices, &k, &reports[i]);
+        }
         /* the main group: most rows */
         size_t mg = 0;
         for (size_t i = 1; i < st.ng; i++)
             if (st.g[i].rows > st.g[mg].rows)
                 mg = i;
+        if (k.on && st.ng && strcmp(st.g[mg].currency, "USD") != 0 && isfinite(k.server_cost))
+            warn_add(&w, "the server's cost estimate is in USD, the billing in %s", cur_label(&st.g[mg]));
         if (json) {
-            printf("{\"basis\":\"%s\",\"formats\":[", st.effective ? "effective" : "billed");
+            printf("{\"basis\":\"%s\",\"prices\":", st.effective ? "effective" : "billed");
+            json_s(stdout, prices_path ? prices_path : "built-in example table (deploy/cost/prices.txt)");
+            printf(",\"formats\":[");
             for (int i = 0; formats && i < argc - optind; i++) {
                 printf("%s", i ? "," : "");
-                json_str(formats[i] ? formats[i] : "", formats[i] ? strlen(formats[i]) : 0);
+                json_s(stdout, formats[i] ? formats[i] : "");
             }
             printf("],\"rows_read\":%llu,\"rows_used\":%llu,\"rows_skipped\":%llu,\"rows_out_of_range\":%llu,",
                    (unsigned long long)read, (unsigned long long)used, (unsigned long long)skipped,
@@ -573,13 +970,33 @@ int fg_cmd_cost(int argc, char **argv) {
                 printf("\"by_key\":");
                 char lab[256];
                 snprintf(lab, sizeof lab, "%s%s%s", by_label(&st), st.by_kind == 5 ? ":" : "", st.by_kind == 5 ? st.by_tag : "");
-                json_str(lab, strlen(lab));
+                json_s(stdout, lab);
                 printf(",");
             }
-            if (st.ng == 0) {
-                printf("\"currency\":\"\",\"rows\":0,\"total\":0.000000,\"buckets\":[],\"by_service\":[],\"top_drivers\":[]");
+            if (st.ng == 0)
+                printf("\"currency\":\"\",\"rows\":0,\"total\":0.000000,\"buckets\":[],\"by_service\":[],"
+                       "\"top_drivers\":[],\"recommendations\":[]");
+            else
+                json_group(stdout, &st, &st.g[mg], &reports[mg], top);
+            printf(",\"cost_per_1k\":");
+            if (k.on && st.ng) {
+                double bill, server;
+                per1k_figures(&st.g[mg], &k, &bill, &server);
+                printf("{\"source\":");
+                json_s(stdout, k.source);
+                printf(",\"requests\":%.0f,\"inference_cost\":", k.requests);
+                json_num(stdout, fg_dec_to_double(st.g[mg].bucket[FG_BUCKET_INFERENCE]));
+                printf(",\"billing_per_1k\":");
+                json_num(stdout, bill);
+                printf(",\"server_estimate_per_1k_usd\":");
+                json_num(stdout, server);
+                printf(",\"server_price_per_hour_usd\":");
+                json_num(stdout, k.server_price);
+                printf(",\"server_idle_share\":");
+                json_num(stdout, k.idle);
+                printf("}");
             } else {
-                json_group(&st, &st.g[mg], top);
+                printf("null");
             }
             printf(",\"other_currencies\":[");
             int first = 1;
@@ -588,50 +1005,77 @@ int fg_cmd_cost(int argc, char **argv) {
                     continue;
                 printf("%s{", first ? "" : ",");
                 first = 0;
-                json_group(&st, &st.g[i], top);
+                json_group(stdout, &st, &st.g[i], &reports[i], top);
                 printf("}");
             }
             printf("],\"warnings\":[");
             for (size_t i = 0; i < w.n; i++) {
                 printf("%s", i ? "," : "");
-                json_str(w.w[i], strlen(w.w[i]));
+                json_s(stdout, w.w[i]);
             }
             printf("]}\n");
-        } else {
+        } else if (!(csv_path && strcmp(csv_path, "-") == 0) && !(html_path && strcmp(html_path, "-") == 0)) {
             if (st.ng == 0)
                 printf("No rows used.\n");
-            for (size_t k = 0; k < st.ng; k++) {
-                size_t i = k == 0 ? mg : (k <= mg ? k - 1 : k);
-                if (k)
+            for (size_t kk = 0; kk < st.ng; kk++) {
+                size_t i = kk == 0 ? mg : (kk <= mg ? kk - 1 : kk);
+                if (kk)
                     printf("\n---- currency %s ----\n", cur_label(&st.g[i]));
-                text_group(&st, &st.g[i], top);
+                text_group(stdout, &st, &st.g[i], &reports[i], top);
             }
+            if (k.on && st.ng)
+                text_per1k(stdout, &st.g[mg], &k);
             printf("\nRows: %llu read, %llu used, %llu skipped (malformed), %llu outside --from/--to\n",
                    (unsigned long long)read, (unsigned long long)used, (unsigned long long)skipped,
                    (unsigned long long)out_of_range);
             printf("Formats:");
             for (int i = 0; formats && i < argc - optind; i++)
                 printf(" %s (%s)", formats[i] ? formats[i] : "?", argv[optind + i]);
-            printf("\n");
+            printf("\nPrices: %s\n", prices_path ? prices_path : "built-in example table (deploy/cost/prices.txt)");
             if (w.n) {
                 printf("Warnings:\n");
                 for (size_t i = 0; i < w.n; i++)
                     printf("  - %s\n", w.w[i]);
             }
-            (void)a;
+        }
+        if (csv_path) {
+            FILE *o = open_out(csv_path, "--csv");
+            if (!o)
+                status = 2;
+            else {
+                write_csv(o, &st);
+                if (close_out(o, csv_path, "--csv"))
+                    status = 2;
+            }
+        }
+        if (html_path && status == 0) {
+            FILE *o = open_out(html_path, "--html");
+            if (!o)
+                status = 2;
+            else {
+                group empty = {.currency = ""};
+                report none = {0};
+                write_html(o, &st, st.ng ? &st.g[mg] : &empty, st.ng ? &reports[mg] : &none, &k, top, read, used,
+                           skipped, &w);
+                if (close_out(o, html_path, "--html"))
+                    status = 2;
+            }
         }
         for (size_t i = 0; i < w.n; i++)
             free(w.w[i]);
         free(w.w);
     }
+    free(reports);
     for (int i = 0; formats && i < argc - optind; i++)
         free(formats[i]);
     free(formats);
     for (size_t i = 0; i < st.ng; i++) {
         free(st.g[i].currency);
-        map_free(&st.g[i].svc);
-        map_free(&st.g[i].by);
-        map_free(&st.g[i].drv);
+        fg_dmap_free(&st.g[i].svc);
+        fg_dmap_free(&st.g[i].by);
+        fg_dmap_free(&st.g[i].drv);
+        fg_dmap_free(&st.g[i].daily);
+        fg_recs_free(st.g[i].recs);
     }
     free(st.g);
     free(st.kbuf);
