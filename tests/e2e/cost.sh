@@ -3,7 +3,8 @@
 # sample, the Azure EA sample, a gzip copy) against totals computed independently here with Python's csv
 # and decimal modules; JSON keys, --top ordering, --by tag:KEY, --basis billed vs effective, --from/--to,
 # mixed currencies, a malformed row (reported with file:line, skipped; --strict exits 1) and bad usage
-# (exit 2).
+# (exit 2); recommendations against savings computed here from the price table, --prices, --csv,
+# --html, cost per 1k from --requests and from a saved /metrics scrape.
 # usage: cost.sh FRUGAL_BINARY   (data: $FG_BILLING_DATA, default /work/shared/data/billing)
 set -u
 F=${1:?usage: cost.sh FRUGAL_BINARY}
@@ -170,6 +171,116 @@ for args in "--bogus $AWS" "--basis list $AWS" "--top -1 $AWS" "--by colour $AWS
   [[ $rc == 2 && $(wc -l <"$tmp/err") == 1 ]] && ok "exit 2: cost $args" || bad "exit 2: cost $args" "rc $rc $(cat "$tmp/err")"
 done
 "$F" cost --help | grep -q '^usage: frugal cost' && ok "--help" || bad "--help"
+
+# 10. recommendations: a FOCUS file with one kind of evidence per resource, 30 days of hourly rows;
+# the expected savings are computed here from the same price figures (deploy/cost/prices.txt)
+$PY - "$tmp/ml.csv" <<'PYEOF'
+import csv, sys, datetime
+w = csv.writer(open(sys.argv[1], 'w', newline=''))
+w.writerow(['ProviderName','ServiceName','ServiceCategory','ResourceId','SkuMeter','BillingCurrency','ChargePeriodStart',
+            'ChargePeriodEnd','ChargeCategory','PricingCategory','CommitmentDiscountStatus','BilledCost','EffectiveCost','Tags'])
+t0 = datetime.datetime(2024, 3, 1)
+def row(h, svc, cat, res, meter, cost, tags='{}', pricing='Standard', status='', charge='Usage'):
+    s = t0 + datetime.timedelta(hours=h)
+    e = s + datetime.timedelta(hours=1)
+    w.writerow(['AWS', svc, cat, res, meter, 'USD', s.strftime('%Y-%m-%dT%H:%M:%SZ'), e.strftime('%Y-%m-%dT%H:%M:%SZ'),
+                charge, pricing, status, cost, cost, tags])
+for h in range(30 * 24):
+    row(h, 'Amazon EC2', 'Compute', 'i-train', 'BoxUsage:p4d.24xlarge', '2.5', '{"ml-stage":"training"}')
+    row(h, 'Amazon EC2', 'Compute', 'i-spot', 'SpotUsage:p4d.24xlarge', '0.9', '{"ml-stage":"training"}', pricing='Dynamic')
+    row(h, 'Amazon SageMaker', 'AI and Machine Learning', 'ep-1', 'Host:ml.g5.xlarge', '1.0' if h % 24 else '1.5', '{"ml-stage":"inference"}')
+    row(h, 'Amazon S3', 'Storage', 'datasets', 'TimedStorage-ByteHrs', '0.25')
+    row(h, 'Amazon S3', 'Storage', 'archive', 'TimedStorage-GlacierByteHrs', '0.05')
+    row(h, 'AmazonCloudWatch', 'Management and Governance', 'logs', 'DataProcessing-Bytes', '0.1')
+    row(h, 'Amazon S3', 'Networking', 'datasets', 'USE1-USW2-AWS-Out-Bytes', '0.04')
+    row(h, 'Amazon EC2', 'Compute', 'ri-1', 'BoxUsage:m5.large', '0.2', pricing='Committed', status='Unused')
+PYEOF
+"$F" cost --json --requests 2000000 "$tmp/ml.csv" >"$tmp/ml.json" 2>"$tmp/err"
+r=$($PY - "$tmp/ml.json" <<'PYEOF'
+import json, sys
+j = json.load(open(sys.argv[1]))
+R = {x['kind']: x for x in j['recommendations']}
+h = 720  # hours = 30 days; the period is 30 days, so a month is 30.4375/30 of it
+m = 30.4375 / 30
+want = {
+  'spot': 2.5 * h * m * 0.65,
+  'storage_tiering': 0.25 * h * m * 0.5 * (1 - 0.0125 / 0.023),
+  'logs': 0.1 * h * m * 0.5,
+  'egress': 0.04 * h * m * 0.8,
+  'unused_commitment': 0.2 * h * m * 0.5,
+  'commitment': 24.5 * 30.4375 * 0.28,   # steady floor: every day is 23 h at 1.0 + 1 h at 1.5 = 24.5
+}
+bad = [k for k in want if k not in R or abs(R[k]['monthly_saving'] - want[k]) > 1e-4 * want[k]]
+extra = [k for k in R if k not in want]
+ev = R.get('spot', {}).get('evidence', [{}])[0].get('resource_id')
+order = all(j['recommendations'][i]['monthly_saving'] >= j['recommendations'][i+1]['monthly_saving'] for i in range(len(R)-1))
+keys = all(all(k in x for k in ('kind','evidence','monthly_saving','assumption')) for x in j['recommendations'])
+p1k = j['cost_per_1k']['billing_per_1k']
+inf = [b['cost'] for b in j['buckets'] if b['bucket'] == 'inference'][0]
+print(bad, extra, ev, order, keys, abs(p1k - inf * 1000 / 2e6) < 1e-9, round(j['period']['days'], 4))
+PYEOF
+)
+[[ "$r" == "[] [] i-train True True True 30.0" ]] && ok "recommendations: every kind, savings as computed here, evidence, order, per 1k" ||
+  bad "recommendations" "$r"
+grep -q "spot_discount 0.65" "$tmp/ml.json" && ok "each recommendation names its price assumption" || bad "assumption text"
+"$F" cost "$tmp/ml.csv" >"$tmp/ml.txt"
+awk '/^Top 3/{a=NR} /^ML lifecycle/{b=NR} /^Recommendations/{c=NR} /^By service/{d=NR} END{exit !(a==1 && a<b && b<c && c<d)}' "$tmp/ml.txt" &&
+  ok "text order: drivers, buckets, recommendations, breakdown" || bad "text order" "$(head -5 "$tmp/ml.txt")"
+# --prices overrides one figure; bad price files exit 2 with file:line
+printf 'spot_discount 0.5\n' >"$tmp/prices.txt"
+r=$("$F" cost --json --prices "$tmp/prices.txt" "$tmp/ml.csv" | $PY -c "import json,sys; j=json.load(sys.stdin); print([round(x['monthly_saving'],4) for x in j['recommendations'] if x['kind']=='spot'][0], j['prices'].endswith('prices.txt'))")
+want=$($PY -c "print(round(2.5*720*30.4375/30*0.5,4))")
+[[ "$r" == "$want True" ]] && ok "--prices FILE overrides spot_discount" || bad "--prices" "$r want $want"
+printf 'spot_discount 0.5\nspot_discont 2\n' >"$tmp/badprices.txt"
+"$F" cost --prices "$tmp/badprices.txt" "$tmp/ml.csv" >/dev/null 2>"$tmp/err"; rc=$?
+[[ $rc == 2 ]] && grep -q "badprices.txt:2: unknown price key" "$tmp/err" && ok "bad price file: exit 2 with file:line" || bad "bad prices" "rc $rc $(cat "$tmp/err")"
+
+# 11. --csv and --html
+"$F" cost --json --csv "$tmp/by.csv" --html "$tmp/report.html" "$AWS" >"$tmp/aws2.json" 2>"$tmp/err"
+r=$($PY - "$tmp/by.csv" "$tmp/aws2.json" <<'PYEOF'
+import csv, json, sys
+rows = list(csv.DictReader(open(sys.argv[1], newline='')))
+j = json.load(open(sys.argv[2]))
+want = [(x['provider'], x['service'], '%.6f' % x['cost']) for x in j['by_service']]
+got = [(r['provider'], r['service'], r['cost']) for r in rows]
+print(list(rows[0].keys()) == ['currency','provider','service','cost','share'], got == want, len(got))
+PYEOF
+)
+[[ "$r" == "True True "* ]] && ok "--csv: the by-service table, same rows as the JSON ($r)" || bad "--csv" "$r"
+"$F" cost --by tag:CostCenter --csv - "$AZ" >"$tmp/tag.csv"
+head -1 "$tmp/tag.csv" | grep -q '^currency,tag:CostCenter,cost,share' && ok "--csv - with --by tag:KEY" || bad "--csv tag" "$(head -2 "$tmp/tag.csv")"
+n=$(grep -o 'data-kind="[a-z]*" data-points="[1-9][0-9]*"' "$tmp/report.html" | wc -l)
+[[ $n -ge 3 ]] && ! grep -qiE '<script|<link|src="http' "$tmp/report.html" && ok "--html: $n charts with data, nothing external" || bad "--html" "$n charts"
+"$F" cost --html /nonexistent/dir/r.html "$AWS" >/dev/null 2>"$tmp/err"; rc=$?
+[[ $rc == 2 && $(wc -l <"$tmp/err") == 1 ]] && ok "--html to an unwritable path: exit 2, one line" || bad "--html unwritable" "rc $rc $(cat "$tmp/err")"
+
+# 12. --metrics: a saved scrape of a frugal server (requests, its own price x time estimate, idle share)
+cat >"$tmp/scrape.txt" <<'EOF2'
+# TYPE frugal_uptime_seconds gauge
+frugal_uptime_seconds 3600
+# TYPE frugal_price_per_hour_usd gauge
+frugal_price_per_hour_usd 0.5
+# TYPE frugal_cost_usd_total counter
+frugal_cost_usd_total 0.5
+# TYPE frugal_requests_total counter
+frugal_requests_total{model="m",version="1",outcome="success"} 40000
+frugal_requests_total{model="m",version="1",outcome="bad_request"} 10
+frugal_requests_total{model="n",version="2",outcome="success"} 10000
+# TYPE frugal_instance_busy_seconds_total counter
+frugal_instance_busy_seconds_total{model="m",version="1",engine_instance="0"} 1800
+frugal_instance_busy_seconds_total{model="m",version="1",engine_instance="1"} 360
+EOF2
+r=$("$F" cost --json --metrics "$tmp/scrape.txt" "$tmp/ml.csv" | $PY -c "
+import json,sys; j=json.load(sys.stdin); k=j['cost_per_1k']; inf=[b['cost'] for b in j['buckets'] if b['bucket']=='inference'][0]
+idle=[x for x in j['recommendations'] if x['kind']=='idle'][0]
+print(k['requests'], round(k['server_estimate_per_1k_usd'],6), abs(k['billing_per_1k']-inf*1000/50000)<1e-9, round(k['server_idle_share'],3), abs(idle['monthly_saving']-inf*30.4375/30*0.7*0.5)<1e-6)")
+[[ "$r" == "50000 0.01 True 0.7 True" ]] && ok "--metrics FILE: requests, server estimate, idle share -> idle saving" || bad "--metrics" "$r"
+"$F" cost --metrics "$tmp/scrape.txt" "$tmp/ml.csv" | grep -q "^Cost per 1k requests (50000 requests served" && ok "--metrics: text section" || bad "--metrics text"
+for args in "--metrics $tmp/missing.txt $AWS" "--metrics $AWS $AWS" "--metrics http://127.0.0.1:1 $AWS" "--requests 5 --metrics $tmp/scrape.txt $AWS" "--requests -3 $AWS" "--json --csv - $AWS"; do
+  # shellcheck disable=SC2086
+  "$F" cost $args >/dev/null 2>"$tmp/err"; rc=$?
+  [[ $rc == 2 && $(wc -l <"$tmp/err") == 1 ]] && ok "exit 2: cost $args" || bad "exit 2: cost $args" "rc $rc $(cat "$tmp/err")"
+done
 
 echo "$pass passed, $fail failed"
 [[ $fail -eq 0 ]]
