@@ -4,12 +4,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cost/categories.h"
 #include "cost/csv.h"
 
 enum {
     S_PROVIDER, S_BILLED, S_EFFECTIVE, S_CURRENCY, S_START, S_END, S_SERVICE, S_CATEGORY, S_SKU, S_USAGE,
     S_RESOURCE, S_REGION, S_ACCOUNT, S_SUBACCOUNT, S_CHARGE, S_COMMIT, S_PRICING, S_TAGS,
-    S_AWS_TYPE, S_AWS_RI_EFF, S_AWS_SP_EFF, S_AWS_TERM,
+    S_AWS_TYPE, S_AWS_RI_EFF, S_AWS_SP_EFF, S_AWS_TERM, S_CODE,
     S_COUNT
 };
 
@@ -31,7 +32,7 @@ static const char *const aws_cols[S_COUNT] = {
     [S_REGION] = "productregion|productregioncode", [S_ACCOUNT] = "billpayeraccountid",
     [S_SUBACCOUNT] = "lineitemusageaccountid", [S_AWS_TYPE] = "lineitemlineitemtype",
     [S_AWS_RI_EFF] = "reservationeffectivecost", [S_AWS_SP_EFF] = "savingsplansavingsplaneffectivecost",
-    [S_AWS_TERM] = "pricingterm",
+    [S_AWS_TERM] = "pricingterm", [S_CODE] = "lineitemproductcode|productservicecode",
 };
 static const char *const azure_cols[S_COUNT] = {
     [S_BILLED] = "costinbillingcurrency|cost|pretaxcost",
@@ -39,7 +40,7 @@ static const char *const azure_cols[S_COUNT] = {
     [S_SERVICE] = "metercategory|consumedservice", [S_SKU] = "meterid", [S_USAGE] = "metername",
     [S_RESOURCE] = "resourceid|instanceid", [S_REGION] = "resourcelocation|meterregion",
     [S_ACCOUNT] = "billingaccountid", [S_SUBACCOUNT] = "subscriptionid|subscriptionguid",
-    [S_CHARGE] = "chargetype", [S_PRICING] = "pricingmodel", [S_TAGS] = "tags",
+    [S_CHARGE] = "chargetype", [S_PRICING] = "pricingmodel", [S_TAGS] = "tags", [S_CODE] = "consumedservice",
 };
 
 typedef struct aws_tag_col {
@@ -674,6 +675,14 @@ int fg_bill_next(fg_bill_reader *r, fg_bill_row *row, fg_err *e) {
     row->currency = field(r, &rec, S_CURRENCY);
     row->service_name = field(r, &rec, S_SERVICE);
     row->service_category = field(r, &rec, S_CATEGORY);
+    row->service_code = field(r, &rec, S_CODE);
+    /* Native exports have no ServiceCategory column: derive it from the service code so that the
+     * service_category rules apply to them too. FOCUS rows keep their own (the lookup is NULL for them). */
+    if (row->service_category.n == 0) {
+        const char *cat = fg_service_category(f, row->service_code.p, row->service_code.n);
+        if (cat)
+            row->service_category = (fg_str){cat, strlen(cat)};
+    }
     row->sku = field(r, &rec, S_SKU);
     row->resource_id = field(r, &rec, S_RESOURCE);
     row->region = field(r, &rec, S_REGION);

@@ -35,7 +35,8 @@
  *   currency         BillingCurrency              lineItem/CurrencyCode                      BillingCurrency(Code), Currency
  *   charge start/end ChargePeriodStart/End        lineItem/UsageStartDate/EndDate            Date (or UsageDateTime) .. +1 day
  *   service_name     ServiceName                  product/ProductName, lineItem/ProductCode  MeterCategory, ConsumedService
- *   service_category ServiceCategory              -                                          -
+ *   service_category ServiceCategory              from service_code (see below)              from service_code
+ *   service_code     -                            lineItem/ProductCode, product/servicecode  ConsumedService
  *   sku              SkuId                        product/sku                                MeterId
  *   usage_type       SkuMeter, ConsumedUnit       lineItem/UsageType                         MeterName
  *   resource_id      ResourceId                   lineItem/ResourceId                        ResourceId, InstanceId
@@ -48,6 +49,9 @@
  *                                                 in lineItem/UsageType
  *   tags             Tags (JSON object)           resourceTags/user:KEY, resource_tags_user_KEY   Tags ({..} or without braces)
  *   Every other column (x_* and the rest) is ignored.
+ *   service_category of AWS and Azure rows: fg_service_category (categories.h) of service_code, e.g.
+ *   AmazonS3 -> Storage, Microsoft.Compute -> Compute; empty when the code is not in that table. It points
+ *   to static storage, not into the reader's buffers. FOCUS rows keep their own ServiceCategory.
  *
  * Values
  *   Costs: see fg_dec_parse; an absent cost is 0 with has_billed/has_effective false. Timestamps:
@@ -64,7 +68,8 @@
  *
  * Memory
  *   Every fg_str in a row, and the tags array, point into the reader's buffers and stay valid until the
- *   next fg_bill_next or fg_bill_close. Copy what must outlive the row. Strings are not NUL-terminated.
+ *   next fg_bill_next or fg_bill_close (a derived service_category points to static storage instead).
+ *   Copy what must outlive the row. Strings are not NUL-terminated.
  *
  * Usage
  *   fg_err e = {0};
@@ -138,6 +143,7 @@ typedef struct fg_bill_row {
     int64_t charge_start, charge_end; /* seconds since 1970-01-01T00:00:00Z */
     bool has_start, has_end;
     fg_str service_name, service_category;
+    fg_str service_code; /* AWS product code / Azure ConsumedService; empty for FOCUS */
     fg_str sku, usage_type;
     fg_str resource_id, region;
     fg_str account, sub_account;

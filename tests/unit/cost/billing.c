@@ -289,6 +289,86 @@ static void bill_azure_sample_rows(void **state) {
     fg_bill_close(r);
 }
 
+/* Native AWS and Azure rows get a ServiceCategory from their service code (categories.h). */
+static void bill_native_service_category(void **state) {
+    (void)state;
+    fg_err e = {0};
+    fg_bill_reader *r = fg_bill_open(DATA "aws-cur/aws-cur1_sample-anonymous_focus-converters.csv", NULL, &e);
+    assert_non_null(r);
+    fg_bill_row row;
+    long s3 = 0, uncategorized = 0, rows = 0;
+    while (fg_bill_next(r, &row, &e) == 1) {
+        rows++;
+        assert_true(row.service_code.n > 0); /* lineItem/ProductCode, set on every sample row */
+        if (str_is(row.service_code, "AmazonS3")) {
+            s3++;
+            assert_true(str_is(row.service_category, "Storage"));
+        } else if (str_is(row.service_code, "AWSMigrationHubRefactorSpaces") ||
+                   str_is(row.service_code, "AWSCloudShell")) {
+            uncategorized++; /* not in the mapping table */
+            assert_int_equal(row.service_category.n, 0);
+        } else {
+            assert_true(row.service_category.n > 0);
+        }
+    }
+    assert_int_equal(rows, 1281);
+    assert_int_equal(s3, 799);
+    assert_int_equal(uncategorized, 46 + 16);
+    fg_bill_close(r);
+    /* Athena names; lineItem/ProductCode wins over product/servicecode, which is the fallback column */
+    char *path = write_tmp("line_item_unblended_cost,line_item_product_code,product_servicecode\n"
+                           "1,amazonsagemaker,AWSDataTransfer\n2,,AmazonS3\n",
+                           0);
+    r = fg_bill_open(path, NULL, &e);
+    assert_non_null(r);
+    assert_int_equal(fg_bill_next(r, &row, &e), 1);
+    assert_true(str_is(row.service_code, "amazonsagemaker") &&
+                str_is(row.service_category, "AI and Machine Learning"));
+    assert_int_equal(fg_bill_next(r, &row, &e), 1);
+    assert_true(row.service_code.n == 0 && row.service_category.n == 0);
+    fg_bill_close(r);
+    unlink(path);
+    free(path);
+    path = write_tmp("lineItem/UnblendedCost,product/servicecode\n1,AWSDataTransfer\n", 0);
+    r = fg_bill_open(path, NULL, &e);
+    assert_non_null(r);
+    assert_int_equal(fg_bill_next(r, &row, &e), 1);
+    assert_true(str_is(row.service_code, "AWSDataTransfer") && str_is(row.service_category, "Networking"));
+    fg_bill_close(r);
+    unlink(path);
+    free(path);
+    /* Azure ConsumedService */
+    r = fg_bill_open(DATA "azure/azure-ea-actualcost_small_finops-toolkit.csv", NULL, &e);
+    assert_non_null(r);
+    static const char *const want[][2] = {
+        {"Microsoft.Capacity", "Other"},    {"Microsoft.Storage", "Storage"},  {"Microsoft.Storage", "Storage"},
+        {"Microsoft.Compute", "Compute"},   {"Microsoft.Sql", "Databases"},    {"Microsoft.Sql", "Databases"},
+        {"MICROSOFT.KEYVAULT", "Security"}, {"Microsoft.Compute", "Compute"},  {"Microsoft.Sql", "Databases"},
+        {"Microsoft.DBforMySQL", "Databases"}, {"Microsoft.Sql", "Databases"},
+    };
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
+        assert_int_equal(fg_bill_next(r, &row, &e), 1);
+        if (!str_is(row.service_code, want[i][0]) || !str_is(row.service_category, want[i][1]))
+            fail_msg("azure row %zu: got %.*s -> %.*s, want %s -> %s", i, (int)row.service_code.n,
+                     row.service_code.p, (int)row.service_category.n, row.service_category.p, want[i][0], want[i][1]);
+    }
+    assert_int_equal(fg_bill_next(r, &row, &e), 0);
+    fg_bill_close(r);
+    /* FOCUS rows keep their own ServiceCategory, even when empty */
+    path = write_tmp("BilledCost,ChargePeriodStart,ServiceName,ServiceCategory\n1,2024-01-01,AmazonS3,\n"
+                     "1,2024-01-01,AmazonS3,Compute\n",
+                     0);
+    r = fg_bill_open(path, NULL, &e);
+    assert_non_null(r);
+    assert_int_equal(fg_bill_next(r, &row, &e), 1);
+    assert_true(row.service_category.n == 0 && row.service_code.n == 0);
+    assert_int_equal(fg_bill_next(r, &row, &e), 1);
+    assert_true(str_is(row.service_category, "Compute"));
+    fg_bill_close(r);
+    unlink(path);
+    free(path);
+}
+
 static void bill_malformed_rows_skipped(void **state) {
     (void)state;
     char *path = write_tmp("BilledCost,EffectiveCost,ChargePeriodStart\n"
@@ -424,6 +504,7 @@ int main(void) {
         cmocka_unit_test(bill_azure_sample_rows),         cmocka_unit_test(bill_malformed_rows_skipped),
         cmocka_unit_test(bill_open_errors_and_override),  cmocka_unit_test(bill_timestamps),
         cmocka_unit_test(bill_tag_parser),
+        cmocka_unit_test(bill_native_service_category),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
