@@ -62,6 +62,8 @@ static void fmt_num(char *b, size_t n, double v) {
         snprintf(b, n, "%.3gM", v / 1e6);
     else if (a >= 1e4)
         snprintf(b, n, "%.3gk", v / 1e3);
+    else if (a >= 100)
+        snprintf(b, n, "%.0f", v);
     else
         snprintf(b, n, "%.3g", v);
 }
@@ -170,7 +172,13 @@ void fg_svg_columns(FILE *f, const char *title, const char *ylabel, const char *
     double x0 = left, x1 = W - right, y0 = h - bottom, y1 = top;
     y_axis(f, 0, max, 0, x0, x1, y0, y1);
     double cw = n ? (x1 - x0) / (double)n : 0;
-    size_t every = n > 0 ? (n + 23) / 24 : 1; /* at most ~24 x labels */
+    /* at most ~24 x labels, and none wider than the columns it stands under (~6.6 px a character) */
+    size_t every = n > 0 ? (n + 23) / 24 : 1, widest = 0;
+    for (size_t i = 0; i < n; i++)
+        if (labels[i] && strlen(labels[i]) > widest)
+            widest = strlen(labels[i]);
+    if (cw > 0 && (double)every * cw < 6.6 * (double)widest + 6)
+        every = (size_t)ceil((6.6 * (double)widest + 6) / cw);
     for (size_t i = 0; i < n; i++) {
         double v = finite_or(values[i], 0), bh = (y0 - y1) * fmax(v, 0) / max, x = x0 + cw * (double)i;
         fprintf(f, "<rect class=\"col\" data-value=\"%.17g\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" "

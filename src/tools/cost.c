@@ -670,10 +670,10 @@ static void write_html(FILE *o, const state *st, const group *g, const report *r
         fg_html_heading(o, 2, "Cost per 1k requests");
         fprintf(o, "<p>%.0f requests served (from ", k->requests);
         fg_html_escape(o, k->source);
-        fprintf(o, "): from billing <b>%s</b> %s per 1k (inference bucket / requests)", isfinite(bill) ? "" : "-",
-                cur_label(g));
         if (isfinite(bill))
-            fprintf(o, " = %.6f", bill);
+            fprintf(o, "): from billing <b>%.6f %s</b> per 1k requests (inference bucket / requests)", bill, cur_label(g));
+        else
+            fputs("): from billing - (no requests)", o);
         if (isfinite(server))
             fprintf(o, "; the server's own estimate %.6f USD per 1k (price %.4f/h)", server, k->server_price);
         fputs(".</p>\n", o);
