@@ -6,90 +6,83 @@
 #include <string.h>
 #include <unistd.h>
 #include <zlib.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
-#define IN_BUF (64u << 10)
-#define C_EOF (-1)
-#define C_ERR (-2)
+#define READ_CHUNK (256u << 10)               /* bytes asked of one read */
+#define BUF_MAX (FG_CSV_MAX_RECORD + (64u << 10)) /* the buffer never grows past one whole record */
+
+/* How it reads: the input goes into one buffer; a record is parsed where it lies, and fields point into
+ * the buffer (quoted fields are unescaped in place), so nothing is copied per byte. When a record runs
+ * past the bytes read so far, the unread tail moves to the front, more is read behind it (the buffer
+ * doubles when full, up to one whole record of FG_CSV_MAX_RECORD bytes) and the record is parsed again
+ * from its start: nothing of it was changed, because unescaping waits until the record is complete.
+ * A record longer than the limit is then read to its end in skip mode, without keeping it. */
 
 struct fg_csv {
     FILE *f;
     int own_f;
     gzFile gz;
     char *label;
-    unsigned char in[IN_BUF];
-    size_t in_pos, in_len;
-    int in_eof;
-    int pb; /* pushed-back byte or -1 */
-    char *rec;
-    size_t rec_len, rec_cap;
-    size_t *off;  /* field start offsets into rec */
-    size_t *len;  /* field lengths */
+    unsigned char *buf;
+    size_t cap, pos, len; /* unread bytes are buf[pos..len) */
+    int eof;
+    size_t *off, *flen;   /* field offsets from the record start, lengths */
+    unsigned char *esc;   /* field holds "" escapes */
     fg_csv_field *fields;
-    size_t nf, fcap;
+    size_t fcap;
     long line;
-    int too_long, too_many;
     int fatal;            /* sticky fatal code, 0 if none */
     char fatal_msg[512];
 };
 
-static int set_fatal(fg_csv *c, fg_err *e, int code, const char *what) {
-    c->fatal = code;
-    snprintf(c->fatal_msg, sizeof c->fatal_msg, "%s:%ld: %s", c->label, c->line, what);
-    return fg_err_set(e, code, "%s", c->fatal_msg);
-}
-
-/* Refills the input buffer. Returns bytes read, 0 at end, C_ERR on failure (fatal_msg prepared). */
-static long refill(fg_csv *c) {
-    if (c->in_eof)
+/* Makes room and reads more input behind the unread bytes. Returns bytes read, 0 at end of input,
+ * -1 (fatal_msg set: read error) or -2 (the unread bytes already fill BUF_MAX). */
+static long read_more(fg_csv *c) {
+    if (c->eof)
         return 0;
+    if (c->pos) {
+        memmove(c->buf, c->buf + c->pos, c->len - c->pos);
+        c->len -= c->pos;
+        c->pos = 0;
+    }
+    if (c->len == c->cap) {
+        if (c->cap >= BUF_MAX)
+            return -2;
+        size_t cap = c->cap * 2 > BUF_MAX ? BUF_MAX : c->cap * 2;
+        unsigned char *nb = realloc(c->buf, cap);
+        if (!nb) {
+            snprintf(c->fatal_msg, sizeof c->fatal_msg, "%s:%ld: out of memory", c->label, c->line);
+            return -1;
+        }
+        c->buf = nb;
+        c->cap = cap;
+    }
+    size_t want = c->cap - c->len < READ_CHUNK ? c->cap - c->len : READ_CHUNK;
     long n;
     if (c->gz) {
-        int k = gzread(c->gz, c->in, IN_BUF);
+        int k = gzread(c->gz, c->buf + c->len, (unsigned)want);
         int errnum = Z_OK;
         const char *m = gzerror(c->gz, &errnum);
         if (k < 0 || (errnum != Z_OK && errnum != Z_STREAM_END)) {
             snprintf(c->fatal_msg, sizeof c->fatal_msg, "%s:%ld: gzip: %s", c->label, c->line,
                      m && *m ? m : "read failed");
-            return C_ERR;
+            return -1;
         }
         n = k;
     } else {
-        n = (long)fread(c->in, 1, IN_BUF, c->f);
+        n = (long)fread(c->buf + c->len, 1, want, c->f);
         if (n == 0 && ferror(c->f)) {
             snprintf(c->fatal_msg, sizeof c->fatal_msg, "%s:%ld: read failed: %s", c->label, c->line,
                      strerror(errno));
-            return C_ERR;
+            return -1;
         }
     }
-    if (n == 0) {
-        c->in_eof = 1; /* keep the old bytes in place: the BOM check may step back over them */
-        return 0;
-    }
-    c->in_pos = 0;
-    c->in_len = (size_t)n;
+    if (n == 0)
+        c->eof = 1;
+    c->len += (size_t)n;
     return n;
-}
-
-static inline int get(fg_csv *c) {
-    if (c->pb >= 0) {
-        int ch = c->pb;
-        c->pb = -1;
-        return ch;
-    }
-    if (c->in_pos == c->in_len) {
-        long n = refill(c);
-        if (n < 0)
-            return C_ERR;
-        if (n == 0)
-            return C_EOF;
-    }
-    return c->in[c->in_pos++];
-}
-
-static inline int peek(fg_csv *c) {
-    if (c->pb < 0)
-        c->pb = get(c);
-    return c->pb;
 }
 
 static fg_csv *open_common(FILE *f, int own_f, const char *label, fg_err *e) {
@@ -102,10 +95,11 @@ static fg_csv *open_common(FILE *f, int own_f, const char *label, fg_err *e) {
     }
     c->f = f;
     c->own_f = own_f;
-    c->pb = -1;
     c->line = 1;
     c->label = strdup(label);
-    if (!c->label) {
+    c->cap = 2 * READ_CHUNK;
+    c->buf = malloc(c->cap);
+    if (!c->label || !c->buf) {
         fg_csv_close(c);
         fg_err_set(e, FG_ENOMEM, "%s: out of memory", label);
         return NULL;
@@ -129,7 +123,7 @@ static fg_csv *open_common(FILE *f, int own_f, const char *label, fg_err *e) {
             fg_err_set(e, FG_EIO, "%s: cannot open gzip stream", label);
             return NULL;
         }
-        gzbuffer(c->gz, IN_BUF);
+        gzbuffer(c->gz, READ_CHUNK);
     } else {
         if (ferror(f)) {
             fg_csv_close(c);
@@ -138,41 +132,22 @@ static fg_csv *open_common(FILE *f, int own_f, const char *label, fg_err *e) {
         }
         /* Put the peeked bytes in front of the buffer. */
         if (b0 != EOF)
-            c->in[c->in_len++] = (unsigned char)b0;
+            c->buf[c->len++] = (unsigned char)b0;
         if (b1 != EOF)
-            c->in[c->in_len++] = (unsigned char)b1;
-        if (b0 == EOF || b1 == EOF)
-            c->in_eof = 1;
-        else /* fill the rest so that the BOM check below reads from this one buffer */
-            c->in_len += fread(c->in + c->in_len, 1, IN_BUF - c->in_len, f);
+            c->buf[c->len++] = (unsigned char)b1;
+        if (b1 == EOF)
+            c->eof = 1;
     }
     /* Skip a UTF-8 BOM. */
-    unsigned char bom[3];
-    int nb = 0;
-    while (nb < 3) {
-        int ch = get(c);
-        if (ch == C_ERR) {
+    while (c->len < 3 && !c->eof) {
+        if (read_more(c) < 0) {
             fg_err_set(e, FG_EIO, "%s", c->fatal_msg);
             fg_csv_close(c);
             return NULL;
         }
-        if (ch == C_EOF)
-            break;
-        bom[nb++] = (unsigned char)ch;
-        if (bom[nb - 1] != (unsigned char)"\xEF\xBB\xBF"[nb - 1])
-            break;
     }
-    if (!(nb == 3 && memcmp(bom, "\xEF\xBB\xBF", 3) == 0)) {
-        /* Step back over the bytes read: the first fill holds min(3, input size) bytes, and a refill
-         * that finds nothing leaves the buffer in place. */
-        size_t back = (size_t)nb;
-        if (back > c->in_pos) {
-            fg_csv_close(c);
-            fg_err_set(e, FG_EINTERNAL, "%s: BOM check lost bytes", label);
-            return NULL;
-        }
-        c->in_pos -= back;
-    }
+    if (c->len >= 3 && memcmp(c->buf, "\xEF\xBB\xBF", 3) == 0)
+        c->pos = 3;
     return c;
 }
 
@@ -199,9 +174,10 @@ void fg_csv_close(fg_csv *c) {
     if (c->own_f && c->f)
         fclose(c->f);
     free(c->label);
-    free(c->rec);
+    free(c->buf);
     free(c->off);
-    free(c->len);
+    free(c->flen);
+    free(c->esc);
     free(c->fields);
     free(c);
 }
@@ -210,186 +186,304 @@ long fg_csv_line(const fg_csv *c) { return c->line; }
 const char *fg_csv_label(const fg_csv *c) { return c->label; }
 int fg_csv_is_gzip(const fg_csv *c) { return c->gz != NULL; }
 
-/* Appends one byte to the record; past the limit the record is marked too long and nothing is stored. */
-static inline int append(fg_csv *c, int ch) {
-    if (c->too_long)
-        return 0;
-    if (c->rec_len >= FG_CSV_MAX_RECORD) {
-        c->too_long = 1;
-        return 0;
+/* Index of the first byte of p[0..n) that ends a run of plain field bytes: ',', '"', LF or CR outside
+ * quotes (quoted = 0), '"', LF or CR inside (quoted = 1); n when there is none. Fields are short, so
+ * the first 16-byte compare usually answers. */
+static inline size_t scan(const unsigned char *p, size_t n, int quoted) {
+    size_t i = 0;
+#ifdef __SSE2__
+    const __m128i q = _mm_set1_epi8('"'), lf = _mm_set1_epi8('\n'), cr = _mm_set1_epi8('\r');
+    const __m128i comma = quoted ? q : _mm_set1_epi8(',');
+    for (; i + 16 <= n; i += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+        __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, q), _mm_cmpeq_epi8(v, comma)),
+                                 _mm_or_si128(_mm_cmpeq_epi8(v, lf), _mm_cmpeq_epi8(v, cr)));
+        unsigned mask = (unsigned)_mm_movemask_epi8(m);
+        if (mask)
+            return i + (size_t)__builtin_ctz(mask);
     }
-    if (c->rec_len == c->rec_cap) {
-        size_t cap = c->rec_cap ? c->rec_cap * 2 : 4096;
-        if (cap > FG_CSV_MAX_RECORD)
-            cap = FG_CSV_MAX_RECORD;
-        char *p = realloc(c->rec, cap);
-        if (!p)
-            return FG_ENOMEM;
-        c->rec = p;
-        c->rec_cap = cap;
+#endif
+    for (; i < n; i++) {
+        unsigned char ch = p[i];
+        if (ch == '"' || ch == '\n' || ch == '\r' || (!quoted && ch == ','))
+            return i;
     }
-    c->rec[c->rec_len++] = (char)ch;
-    return 0;
+    return n;
 }
 
-static int end_field(fg_csv *c, size_t start) {
-    if (c->too_many || c->nf >= FG_CSV_MAX_FIELDS) {
-        c->too_many = 1;
-        return 0;
-    }
-    if (c->nf == c->fcap) {
+static __attribute__((noinline)) int grow_fields(fg_csv *c) {
+    {
         size_t cap = c->fcap ? c->fcap * 2 : 64;
         size_t *o = realloc(c->off, cap * sizeof *o);
-        if (!o)
-            return FG_ENOMEM;
-        c->off = o;
-        size_t *l = realloc(c->len, cap * sizeof *l);
-        if (!l)
-            return FG_ENOMEM;
-        c->len = l;
-        fg_csv_field *f = realloc(c->fields, cap * sizeof *f);
+        if (o)
+            c->off = o;
+        size_t *l = o ? realloc(c->flen, cap * sizeof *l) : NULL;
+        if (l)
+            c->flen = l;
+        unsigned char *x = l ? realloc(c->esc, cap) : NULL;
+        if (x)
+            c->esc = x;
+        fg_csv_field *f = x ? realloc(c->fields, cap * sizeof *f) : NULL;
         if (!f)
             return FG_ENOMEM;
         c->fields = f;
         c->fcap = cap;
     }
-    c->off[c->nf] = c->too_long ? 0 : start;
-    c->len[c->nf] = c->too_long ? 0 : c->rec_len - start;
-    c->nf++;
     return 0;
 }
 
-/* Consumes a record end that starts with ch ('\n' or '\r'), counting one line. Returns 0 or C_ERR. */
-static int eat_eol(fg_csv *c, int ch) {
-    c->line++;
-    if (ch == '\r') {
-        int n = peek(c);
-        if (n == C_ERR)
-            return C_ERR;
-        if (n == '\n')
-            c->pb = -1;
+static inline int add_field(fg_csv *c, size_t nf, size_t off, size_t len, int esc) {
+    if (nf == c->fcap && grow_fields(c) < 0)
+        return FG_ENOMEM;
+    c->off[nf] = off;
+    c->flen[nf] = len;
+    c->esc[nf] = (unsigned char)esc;
+    return 0;
+}
+
+/* Outcomes of one parse attempt of the record at buf[pos..len). */
+enum { P_DONE = 1, P_MORE = 0, P_QUOTE_IN_FIELD = -1, P_AFTER_QUOTE = -2, P_UNTERMINATED = -3, P_NOMEM = -4 };
+
+/* Parses the record starting at c->pos. P_DONE: fields recorded (*nf), *end just past its line end,
+ * *lines the line breaks it spans; P_MORE: it runs past the bytes read (and input remains); an error
+ * P_*: *end where the fault is, *lines the line breaks before it (P_UNTERMINATED: *qlines those before
+ * the opening quote). */
+static int parse_record(fg_csv *c, size_t *nf_out, size_t *end, long *lines, long *qlines) {
+    const unsigned char *b = c->buf;
+    size_t i = c->pos, n = c->len, nf = 0, rs = c->pos;
+    long ln = 0;
+    for (;;) { /* one field per iteration, starting at i */
+        if (i < n && b[i] == '"') {
+            size_t j = i + 1, fs = j;
+            int esc = 0;
+            long qln = ln;
+            for (;;) {
+                j += scan(b + j, n - j, 1);
+                if (j == n) {
+                    if (!c->eof)
+                        return P_MORE;
+                    *end = n;
+                    *lines = ln;
+                    *qlines = qln;
+                    return P_UNTERMINATED;
+                }
+                if (b[j] == '"') {
+                    if (j + 1 == n && !c->eof)
+                        return P_MORE;
+                    if (j + 1 < n && b[j + 1] == '"') {
+                        esc = 1;
+                        j += 2;
+                        continue;
+                    }
+                    break;
+                }
+                ln++;
+                if (b[j] == '\r' && j + 1 == n && !c->eof)
+                    return P_MORE;
+                j += b[j] == '\r' && j + 1 < n && b[j + 1] == '\n' ? 2 : 1;
+            }
+            if (nf < FG_CSV_MAX_FIELDS && add_field(c, nf, fs - rs, j - fs, esc) < 0)
+                return P_NOMEM;
+            nf++;
+            i = j + 1;
+            if (i < n && b[i] != ',' && b[i] != '\n' && b[i] != '\r') {
+                *end = i;
+                *lines = ln;
+                return P_AFTER_QUOTE;
+            }
+        } else {
+            size_t j = i + scan(b + i, n - i, 0);
+            if (j == n && !c->eof)
+                return P_MORE;
+            if (j < n && b[j] == '"') {
+                *end = j;
+                *lines = ln;
+                return P_QUOTE_IN_FIELD;
+            }
+            if (nf < FG_CSV_MAX_FIELDS && add_field(c, nf, i - rs, j - i, 0) < 0)
+                return P_NOMEM;
+            nf++;
+            i = j;
+        }
+        /* i is at ',', a line end or the end of input */
+        if (i < n && b[i] == ',') {
+            i++;
+            continue;
+        }
+        if (i < n) {
+            if (b[i] == '\r' && i + 1 == n && !c->eof)
+                return P_MORE;
+            i += b[i] == '\r' && i + 1 < n && b[i + 1] == '\n' ? 2 : 1;
+            ln++;
+        }
+        *nf_out = nf;
+        *end = i;
+        *lines = ln;
+        return P_DONE;
     }
-    return 0;
 }
 
-/* After a syntax error: skip the rest of the physical line (unquoted rules). */
-static int skip_line(fg_csv *c) {
+/* After a fault at buf[at]: skips the rest of that physical line (unquoted rules), reading on as
+ * needed. 0, or -1 on a read error. */
+static int skip_line(fg_csv *c, size_t at) {
+    c->pos = at;
     for (;;) {
-        int ch = get(c);
-        if (ch == C_ERR)
-            return C_ERR;
-        if (ch == C_EOF)
+        while (c->pos < c->len && c->buf[c->pos] != '\n' && c->buf[c->pos] != '\r')
+            c->pos++;
+        if (c->pos == c->len) {
+            c->pos = c->len; /* drop what was scanned: read_more keeps nothing */
+            long r = read_more(c);
+            if (r < 0)
+                return -1;
+            if (r == 0)
+                return 0;
+            continue;
+        }
+        unsigned char ch = c->buf[c->pos++];
+        c->line++;
+        if (ch == '\r') {
+            if (c->pos == c->len && read_more(c) < 0)
+                return -1;
+            if (c->pos < c->len && c->buf[c->pos] == '\n')
+                c->pos++;
+        }
+        return 0;
+    }
+}
+
+/* Reads a record too long to keep to its end (quotes respected), counting lines. 0 or -1 (read error). */
+static int skip_record(fg_csv *c) {
+    int in_q = 0, field_start = 1;
+    for (;;) {
+        if (c->pos == c->len) {
+            long r = read_more(c);
+            if (r < 0)
+                return -1;
+            if (r == 0)
+                return 0;
+        }
+        unsigned char ch = c->buf[c->pos++];
+        if (in_q) {
+            if (ch == '"') {
+                if (c->pos == c->len && read_more(c) < 0)
+                    return -1;
+                if (c->pos < c->len && c->buf[c->pos] == '"')
+                    c->pos++;
+                else
+                    in_q = 0;
+            } else if (ch == '\n' || ch == '\r') {
+                c->line++;
+                if (ch == '\r') {
+                    if (c->pos == c->len && read_more(c) < 0)
+                        return -1;
+                    if (c->pos < c->len && c->buf[c->pos] == '\n')
+                        c->pos++;
+                }
+            }
+            continue;
+        }
+        if (ch == '"' && field_start) {
+            in_q = 1;
+            continue;
+        }
+        field_start = ch == ',';
+        if (ch == '\n' || ch == '\r') {
+            c->line++;
+            if (ch == '\r') {
+                if (c->pos == c->len && read_more(c) < 0)
+                    return -1;
+                if (c->pos < c->len && c->buf[c->pos] == '\n')
+                    c->pos++;
+            }
             return 0;
-        if (ch == '\n' || ch == '\r')
-            return eat_eol(c, ch);
+        }
     }
 }
 
 int fg_csv_next(fg_csv *c, fg_csv_record *r, fg_err *e) {
     if (c->fatal)
         return fg_err_set(e, c->fatal, "%s", c->fatal_msg);
-    int ch;
     for (;;) { /* skip empty lines */
-        ch = get(c);
-        if (ch == C_ERR)
-            goto io_error;
-        if (ch == C_EOF)
-            return 0;
+        if (c->pos == c->len) {
+            long k = read_more(c);
+            if (k < 0)
+                goto io_error;
+            if (k == 0)
+                return 0;
+        }
+        unsigned char ch = c->buf[c->pos];
         if (ch != '\n' && ch != '\r')
             break;
-        if (eat_eol(c, ch) < 0)
+        if (ch == '\r' && c->pos + 1 == c->len && read_more(c) < 0)
             goto io_error;
+        c->pos += ch == '\r' && c->pos + 1 < c->len && c->buf[c->pos + 1] == '\n' ? 2 : 1;
+        c->line++;
     }
-    c->rec_len = 0;
-    c->nf = 0;
-    c->too_long = c->too_many = 0;
-    long start_line = c->line;
+    long start_line = c->line, lines = 0, qlines = 0;
+    size_t nf = 0, end = 0;
     int rc;
-    for (;;) { /* one field per iteration; ch is its first byte */
-        size_t start = c->rec_len;
-        if (ch == '"') {
-            long qline = c->line;
-            for (;;) {
-                ch = get(c);
-                if (ch == C_ERR)
-                    goto io_error;
-                if (ch == C_EOF)
-                    return fg_err_set(e, FG_EFORMAT, "%s:%ld: unterminated quoted field starting at line %ld",
-                                      c->label, qline, qline);
-                if (ch == '"') {
-                    ch = get(c);
-                    if (ch == C_ERR)
-                        goto io_error;
-                    if (ch != '"')
-                        break;
-                } else if (ch == '\n') {
-                    c->line++;
-                } else if (ch == '\r') {
-                    c->line++;
-                    int n = peek(c);
-                    if (n == C_ERR)
-                        goto io_error;
-                    if (n == '\n') {
-                        c->pb = -1;
-                        if ((rc = append(c, '\r')) < 0)
-                            goto nomem;
-                        ch = '\n';
-                    }
-                }
-                if ((rc = append(c, ch)) < 0)
-                    goto nomem;
-            }
-            if (ch != ',' && ch != '\n' && ch != '\r' && ch != C_EOF) {
-                long l = c->line;
-                if (skip_line(c) < 0)
-                    goto io_error;
-                return fg_err_set(e, FG_EFORMAT, "%s:%ld: unexpected character after closing quote", c->label,
-                                  l);
-            }
-        } else {
-            while (ch != ',' && ch != '\n' && ch != '\r' && ch != C_EOF) {
-                if (ch == '"') {
-                    long l = c->line;
-                    if (skip_line(c) < 0)
-                        goto io_error;
-                    return fg_err_set(e, FG_EFORMAT, "%s:%ld: quote inside unquoted field", c->label, l);
-                }
-                if ((rc = append(c, ch)) < 0)
-                    goto nomem;
-                ch = get(c);
-                if (ch == C_ERR)
-                    goto io_error;
-            }
-        }
-        if ((rc = end_field(c, start)) < 0)
-            goto nomem;
-        if (ch == ',') {
-            ch = get(c);
-            if (ch == C_ERR)
-                goto io_error;
-            continue;
-        }
-        if (ch != C_EOF && eat_eol(c, ch) < 0)
+    while ((rc = parse_record(c, &nf, &end, &lines, &qlines)) == P_MORE) {
+        long k = read_more(c);
+        if (k == -1)
             goto io_error;
-        break;
+        if (k == -2) { /* the record alone fills the largest buffer */
+            if (skip_record(c) < 0)
+                goto io_error;
+            return fg_err_set(e, FG_EFORMAT, "%s:%ld: record longer than %u bytes", c->label, start_line,
+                              FG_CSV_MAX_RECORD);
+        }
     }
-    if (c->too_long)
+    switch (rc) {
+    case P_NOMEM:
+        c->fatal = FG_ENOMEM;
+        snprintf(c->fatal_msg, sizeof c->fatal_msg, "%s:%ld: out of memory", c->label, c->line);
+        return fg_err_set(e, FG_ENOMEM, "%s", c->fatal_msg);
+    case P_UNTERMINATED:
+        c->pos = c->len;
+        c->line += lines;
+        return fg_err_set(e, FG_EFORMAT, "%s:%ld: unterminated quoted field starting at line %ld", c->label,
+                          start_line + qlines, start_line + qlines);
+    case P_QUOTE_IN_FIELD:
+    case P_AFTER_QUOTE:
+        c->line += lines;
+        if (skip_line(c, end) < 0)
+            goto io_error;
+        return fg_err_set(e, FG_EFORMAT, "%s:%ld: %s", c->label, start_line + lines,
+                          rc == P_QUOTE_IN_FIELD ? "quote inside unquoted field"
+                                                 : "unexpected character after closing quote");
+    default: break;
+    }
+    unsigned char *rs = c->buf + c->pos;
+    c->pos = end;
+    c->line += lines;
+    if (end - (size_t)(rs - c->buf) > FG_CSV_MAX_RECORD)
         return fg_err_set(e, FG_EFORMAT, "%s:%ld: record longer than %u bytes", c->label, start_line,
                           FG_CSV_MAX_RECORD);
-    if (c->too_many)
+    if (nf > FG_CSV_MAX_FIELDS)
         return fg_err_set(e, FG_EFORMAT, "%s:%ld: record has more than %u fields", c->label, start_line,
                           FG_CSV_MAX_FIELDS);
-    for (size_t i = 0; i < c->nf; i++) {
-        c->fields[i].p = c->rec ? c->rec + c->off[i] : "";
-        c->fields[i].n = c->len[i];
+    for (size_t i = 0; i < nf; i++) {
+        unsigned char *p = rs + c->off[i];
+        size_t len = c->flen[i];
+        if (c->esc[i]) { /* "" → ", in place: the record is complete, nothing reads the raw text again */
+            unsigned char *w = p, *rd = p, *fe = p + len, *q;
+            while ((q = memchr(rd, '"', (size_t)(fe - rd))) != NULL) {
+                size_t k = (size_t)(q - rd) + 1; /* up to and with the first quote of the pair */
+                memmove(w, rd, k);
+                w += k;
+                rd = q + 2;
+            }
+            memmove(w, rd, (size_t)(fe - rd));
+            len = (size_t)(w - p) + (size_t)(fe - rd);
+        }
+        c->fields[i].p = (const char *)p;
+        c->fields[i].n = len;
     }
     r->fields = c->fields;
-    r->n = c->nf;
+    r->n = nf;
     r->line = start_line;
     return 1;
 io_error:
     c->fatal = FG_EIO;
     return fg_err_set(e, FG_EIO, "%s", c->fatal_msg);
-nomem:
-    return set_fatal(c, e, FG_ENOMEM, "out of memory");
 }

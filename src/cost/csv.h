@@ -1,8 +1,10 @@
 /* csv.h - streaming RFC 4180 CSV reader for billing exports (plain or gzip-compressed).
  *
  * Overview
- *   fg_csv_open reads a file one record at a time with bounded memory: the input goes through a fixed
- *   64 KiB read buffer and one record buffer that holds the current record's unquoted field bytes.
+ *   fg_csv_open reads a file one record at a time with bounded memory: the input goes through one
+ *   buffer (512 KiB, growing only for a record longer than that, up to FG_CSV_MAX_RECORD) and fields
+ *   point into it; quoted fields are unescaped in place. Field boundaries are found 16 bytes at a time
+ *   (SSE2), so the reader runs at memory speed rather than byte by byte.
  *   Gzip input is recognised by its magic bytes (1f 8b), never by the file name, and decompressed with
  *   zlib's gzread (concatenated gzip members are read as one stream).
  *
@@ -55,7 +57,7 @@
 #include "core/err.h"
 
 /* Limits. Exceeding one makes that record an FG_EFORMAT error; the stream goes on. */
-#define FG_CSV_MAX_RECORD (16u << 20) /* bytes of unquoted field content in one record */
+#define FG_CSV_MAX_RECORD (16u << 20) /* bytes of one record as written (quotes and commas included) */
 #define FG_CSV_MAX_FIELDS 65536u      /* fields in one record */
 
 typedef struct fg_csv fg_csv;

@@ -1,14 +1,23 @@
-/* dmap.c - string → decimal sum map (see dmap.h): open addressing with linear probing, FNV-1a. */
+/* dmap.c - string → decimal sum map (see dmap.h): open addressing with linear probing. */
 #include "cost/dmap.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-static uint64_t hash(const char *s, size_t n) {
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
-    return h;
+/* 8 bytes a step: keys are long (provider, service and resource ids joined) and hashed once per row */
+uint64_t fg_dmap_hash(const char *s, size_t n) {
+    uint64_t h = 0x243f6a8885a308d3ull ^ n;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t v;
+        memcpy(&v, s + i, 8);
+        h = (h ^ v) * 0x9e3779b97f4a7c15ull;
+        h ^= h >> 29;
+    }
+    uint64_t t = 0;
+    memcpy(&t, s + i, n - i);
+    h = (h ^ t) * 0xbf58476d1ce4e5b9ull;
+    return h ^ (h >> 31);
 }
 
 int fg_dmap_add(fg_dmap *m, const char *k, size_t kn, fg_dec v) {
@@ -28,7 +37,7 @@ int fg_dmap_add(fg_dmap *m, const char *k, size_t kn, fg_dec v) {
         m->e = ne;
         m->cap = nc;
     }
-    uint64_t h = hash(k, kn);
+    uint64_t h = fg_dmap_hash(k, kn);
     size_t j = h & (m->cap - 1);
     while (m->e[j].key) {
         fg_dmap_ent *x = &m->e[j];

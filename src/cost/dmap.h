@@ -40,6 +40,10 @@ fg_dmap_ent **fg_dmap_sorted(const fg_dmap *m);
 /* The idx-th FG_DMAP_SEP-separated part of an entry's key (empty past the last part). */
 fg_str fg_dmap_part(const fg_dmap_ent *en, int idx);
 
+/* A 64-bit hash of n bytes (8 bytes a step; not for untrusted-key DoS resistance: keys come from the
+ * user's own billing files). */
+uint64_t fg_dmap_hash(const char *s, size_t n);
+
 /* Joins n parts with FG_DMAP_SEP into *buf (grown as needed; caller frees); the length, or -1 out of
  * memory. */
 long fg_dmap_key(char **buf, size_t *cap, const fg_str *parts, int n);

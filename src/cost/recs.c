@@ -233,7 +233,7 @@ static int file_under(fg_recs *r, fg_rec_kind k, const fg_bill_row *row, fg_dec 
     return fg_dec_add(r->sum[k], cost, &r->sum[k]) ? -2 : 0;
 }
 
-int fg_recs_add(fg_recs *r, const fg_bill_row *row, fg_bucket b, fg_dec cost) {
+int fg_recs_classify(const fg_bill_row *row, fg_bucket b) {
     static const char *const standard_storage[] = {"*TimedStorage-ByteHrs", "*Hot*Data Stored*",
                                                    "*Standard*Storage*", "*Standard Storage*", NULL};
     static const char *const colder_storage[] = {"*SIA*", "*-IA-*", "*OneZoneIA*", "*Glacier*", "*Archive*", "*Cool*",
@@ -244,44 +244,54 @@ int fg_recs_add(fg_recs *r, const fg_bill_row *row, fg_bucket b, fg_dec cost) {
                                                "*Inter-Region*", "*Inter Region*", "*DataTransfer-Regional-Bytes*",
                                                "*Inter-Zone*", "*Inter Zone*", "*InterZone*", NULL};
     static const char *const idle[] = {"*Idle*", NULL};
-    int rc = 0;
-    bool usage = row->charge_category == FG_CHARGE_USAGE || row->charge_category == FG_CHARGE_UNKNOWN;
     if (row->commitment_status == FG_COMMIT_UNUSED)
-        return file_under(r, FG_REC_UNUSED_COMMITMENT, row, cost);
-    if (!usage)
-        return 0;
+        return FG_REC_UNUSED_COMMITMENT;
+    if (row->charge_category != FG_CHARGE_USAGE && row->charge_category != FG_CHARGE_UNKNOWN)
+        return -1;
     if (any(idle, row->usage_type) || any(idle, row->sku))
-        return file_under(r, FG_REC_IDLE, row, cost);
+        return FG_REC_IDLE;
     if (any(cross_region, row->usage_type))
-        return file_under(r, FG_REC_EGRESS, row, cost);
+        return FG_REC_EGRESS;
     if (is_log_service(row, b)) {
-        bool ing = any(log_ingest, row->usage_type), sto = !ing && any(log_storage, row->usage_type);
-        if (ing || sto) {
-            if ((rc = file_under(r, FG_REC_LOGS, row, cost)))
-                return rc;
-            fg_dec *d = ing ? &r->log_ingest : &r->log_storage;
-            return fg_dec_add(*d, cost, d) ? -2 : 0;
-        }
-        return 0;
+        if (any(log_ingest, row->usage_type))
+            return FG_REC_LOGS_INGEST;
+        return any(log_storage, row->usage_type) ? FG_REC_LOGS : -1;
     }
     if (b == FG_BUCKET_DATA_STORAGE && (any(standard_storage, row->usage_type) || any(standard_storage, row->sku)) &&
         !any(colder_storage, row->usage_type) && !any(colder_storage, row->sku))
-        return file_under(r, FG_REC_STORAGE_TIERING, row, cost);
+        return FG_REC_STORAGE_TIERING;
     if (!on_demand_usage(row) || !is_compute(row))
-        return 0;
+        return -1;
     if (b == FG_BUCKET_TRAINING || b == FG_BUCKET_COMPUTE_ETL)
-        return file_under(r, FG_REC_SPOT, row, cost);
-    if (b == FG_BUCKET_INFERENCE) {
-        if ((rc = file_under(r, FG_REC_COMMITMENT, row, cost)))
-            return rc;
-        if (row->has_start) {
-            char day[32];
-            int dl = snprintf(day, sizeof day, "%lld", (long long)(row->charge_start >= 0 ? row->charge_start / 86400
-                                                                                           : (row->charge_start - 86399) / 86400));
-            return fg_dmap_add(&r->daily, day, (size_t)dl, cost);
-        }
+        return FG_REC_SPOT;
+    return b == FG_BUCKET_INFERENCE ? FG_REC_COMMITMENT : -1;
+}
+
+int fg_recs_add_as(fg_recs *r, int kind, const fg_bill_row *row, fg_dec cost) {
+    if (kind < 0)
+        return 0;
+    bool ingest = kind == FG_REC_LOGS_INGEST;
+    fg_rec_kind k = ingest ? FG_REC_LOGS : (fg_rec_kind)kind;
+    if ((unsigned)k >= FG_REC_COUNT)
+        return 0;
+    int rc = file_under(r, k, row, cost);
+    if (rc)
+        return rc;
+    if (k == FG_REC_LOGS) {
+        fg_dec *d = ingest ? &r->log_ingest : &r->log_storage;
+        return fg_dec_add(*d, cost, d) ? -2 : 0;
+    }
+    if (k == FG_REC_COMMITMENT && row->has_start) {
+        char day[32];
+        int dl = snprintf(day, sizeof day, "%lld",
+                          (long long)(row->charge_start >= 0 ? row->charge_start / 86400 : (row->charge_start - 86399) / 86400));
+        return fg_dmap_add(&r->daily, day, (size_t)dl, cost);
     }
     return 0;
+}
+
+int fg_recs_add(fg_recs *r, const fg_bill_row *row, fg_bucket b, fg_dec cost) {
+    return fg_recs_add_as(r, fg_recs_classify(row, b), row, cost);
 }
 
 void fg_recs_inference_total(fg_recs *r, fg_dec inference) { r->inference = inference; }

@@ -90,9 +90,19 @@ fg_recs *fg_recs_new(void);
 /* Frees r and everything it holds (NULL is fine). */
 void fg_recs_free(fg_recs *r);
 
-/* Files a row's cost (in the basis chosen) under the kinds it is evidence for. 0, -1 out of memory,
- * -2 a sum out of range. */
+/* Files a row's cost (in the basis chosen) under the kind it is evidence for. 0, -1 out of memory,
+ * -2 a sum out of range. The same as fg_recs_add_as(r, fg_recs_classify(row, bucket), row, cost). */
 int fg_recs_add(fg_recs *r, const fg_bill_row *row, fg_bucket bucket, fg_dec cost);
+
+/* The kind a row is evidence for: an fg_rec_kind, FG_REC_LOGS_INGEST (logs, the ingestion part), or -1
+ * for none. A pure function of the row's service name and category, SKU, usage type, charge, pricing
+ * and commitment status and its bucket, so callers may memoize it on those. */
+int fg_recs_classify(const fg_bill_row *row, fg_bucket bucket);
+#define FG_REC_LOGS_INGEST 100
+
+/* Files a row's cost under a kind fg_recs_classify returned (-1: nothing to file). Same codes as
+ * fg_recs_add. */
+int fg_recs_add_as(fg_recs *r, int kind, const fg_bill_row *row, fg_dec cost);
 
 /* Adds the cost of the inference bucket (for the serving idle estimate). */
 void fg_recs_inference_total(fg_recs *r, fg_dec inference);

@@ -38,6 +38,7 @@ static void cost_usage(FILE *f) {
             "  --top N          cost drivers to list (default 3; 0 for none)\n"
             "  --by KEY         breakdown: service (default; provider+service), provider, account,\n"
             "                   region, resource, tag:KEY\n"
+            "  --by-tag KEY     the same as --by tag:KEY\n"
             "  --from DATE      use rows whose charge period starts at or after DATE (YYYY-MM-DD[Thh:mm:ssZ])\n"
             "  --to DATE        ... and before DATE (exclusive)\n"
             "  --strict         a malformed row is an error (exit 1) instead of being skipped\n"
@@ -77,6 +78,7 @@ typedef struct state {
     bool effective;
     char *kbuf;
     size_t kcap;
+    struct memo *memo; /* row class → bucket and recommendation kind */
 } state;
 
 static group *get_group(state *st, fg_str cur) {
@@ -113,6 +115,103 @@ static fg_str by_value(const state *st, const fg_bill_row *r) {
     }
 }
 
+/* ---- classification memo: rule matching (globs over every rule) and the recommendation kind cost
+ * more than everything else a row needs, and real exports repeat the same few hundred combinations of
+ * the fields they read; so both are kept per combination. Bounded: past MEMO_MAX entries new
+ * combinations are classified without being kept. ---- */
+#define MEMO_CAP (1u << 17)
+#define MEMO_MAX (MEMO_CAP / 2)
+
+typedef struct memo_ent {
+    char *key;
+    size_t klen;
+    uint64_t h;
+    int bucket, kind;
+} memo_ent;
+
+typedef struct memo {
+    memo_ent *e;
+    size_t n;
+    char *buf;
+    size_t cap;
+} memo;
+
+/* the fields rules and recommendations read, joined: the memo key */
+static long class_key(memo *m, const fg_bill_row *r) {
+    size_t need = r->service_category.n + r->service_name.n + r->sku.n + r->usage_type.n + 8;
+    for (size_t i = 0; i < r->n_tags; i++)
+        need += r->tags[i].key.n + r->tags[i].value.n + 2;
+    if (need > m->cap) {
+        char *nb = realloc(m->buf, need * 2);
+        if (!nb)
+            return -1;
+        m->buf = nb;
+        m->cap = need * 2;
+    }
+    char *p = m->buf;
+#define PUT(str)                                                                                             \
+    do {                                                                                                     \
+        if ((str).n)                                                                                         \
+            memcpy(p, (str).p, (str).n);                                                                     \
+        p += (str).n;                                                                                        \
+        *p++ = FG_DMAP_SEP;                                                                                  \
+    } while (0)
+    PUT(r->service_category);
+    PUT(r->service_name);
+    PUT(r->sku);
+    PUT(r->usage_type);
+    *p++ = (char)r->charge_category;
+    *p++ = (char)r->commitment_status;
+    *p++ = (char)r->pricing_category;
+    for (size_t i = 0; i < r->n_tags; i++) {
+        PUT(r->tags[i].key);
+        PUT(r->tags[i].value);
+    }
+#undef PUT
+    return (long)(p - m->buf);
+}
+
+/* bucket and recommendation kind of a row, from the memo or computed (and kept) */
+static int classify(state *st, const fg_rules *rules, const fg_bill_row *r, fg_bucket *bucket, int *kind) {
+    memo *m = st->memo;
+    if (!m && !(m = st->memo = calloc(1, sizeof *m)))
+        return -1;
+    if (!m->e && !(m->e = calloc(MEMO_CAP, sizeof *m->e)))
+        return -1;
+    long kl = class_key(m, r);
+    if (kl < 0)
+        return -1;
+    uint64_t h = fg_dmap_hash(m->buf, (size_t)kl);
+    size_t j = h & (MEMO_CAP - 1);
+    for (; m->e[j].key; j = (j + 1) & (MEMO_CAP - 1))
+        if (m->e[j].h == h && m->e[j].klen == (size_t)kl && memcmp(m->e[j].key, m->buf, (size_t)kl) == 0) {
+            *bucket = (fg_bucket)m->e[j].bucket;
+            *kind = m->e[j].kind;
+            return 0;
+        }
+    *bucket = fg_rules_classify(rules, r, NULL);
+    *kind = fg_recs_classify(r, *bucket);
+    if (m->n < MEMO_MAX) {
+        char *k = malloc((size_t)kl + 1);
+        if (!k)
+            return -1;
+        memcpy(k, m->buf, (size_t)kl);
+        m->e[j] = (memo_ent){k, (size_t)kl, h, (int)*bucket, *kind};
+        m->n++;
+    }
+    return 0;
+}
+
+static void memo_free(memo *m) {
+    if (!m)
+        return;
+    for (size_t i = 0; m->e && i < MEMO_CAP; i++)
+        free(m->e[i].key);
+    free(m->e);
+    free(m->buf);
+    free(m);
+}
+
 /* the day (since the epoch) a timestamp falls on */
 static int64_t day_of(int64_t t) { return t >= 0 ? t / 86400 : (t - 86399) / 86400; }
 
@@ -129,12 +228,14 @@ static int add_row(state *st, const fg_rules *rules, const fg_bill_row *r) {
         return -2;
     g->n_billed += r->has_billed;
     g->n_effective += r->has_effective;
-    fg_bucket b = fg_rules_classify(rules, r, NULL);
+    fg_bucket b;
+    int kind, rc;
+    if (classify(st, rules, r, &b, &kind) < 0)
+        return -1;
     if (fg_dec_add(g->bucket[b], c, &g->bucket[b]))
         return -2;
     fg_str p[3] = {r->provider, r->service_name, r->resource_id};
     long k = fg_dmap_key(&st->kbuf, &st->kcap, p, 2);
-    int rc;
     if (k < 0 || (rc = fg_dmap_add(&g->svc, st->kbuf, (size_t)k, c)))
         return k < 0 ? -1 : rc;
     k = fg_dmap_key(&st->kbuf, &st->kcap, p, 3);
@@ -161,7 +262,7 @@ static int add_row(state *st, const fg_rules *rules, const fg_bill_row *r) {
     }
     if (!g->recs && !(g->recs = fg_recs_new()))
         return -1;
-    return fg_recs_add(g->recs, r, b, c);
+    return fg_recs_add_as(g->recs, kind, r, c);
 }
 
 /* ---- cost per 1k requests: requests served, from --requests or a frugal /metrics scrape ---- */
@@ -768,6 +869,7 @@ int fg_cmd_cost(int argc, char **argv) {
         {"json", no_argument, 0, 'j'},         {"csv", required_argument, 0, 'c'},
         {"html", required_argument, 0, 'H'},   {"prices", required_argument, 0, 'p'},
         {"requests", required_argument, 0, 'R'}, {"metrics", required_argument, 0, 'M'},
+        {"by-tag", required_argument, 0, 'g'},
         {"help", no_argument, 0, 'h'},         {0, 0, 0, 0},
     };
     state st = {.effective = true};
@@ -831,6 +933,12 @@ int fg_cmd_cost(int argc, char **argv) {
                 st.by_tag = optarg + 4;
             } else
                 return usage_err("--by wants service, provider, account, region, resource or tag:KEY, got '%s'", optarg);
+            break;
+        case 'g':
+            if (!optarg[0])
+                return usage_err("--by-tag wants a tag key, got '%s'", optarg);
+            st.by_kind = 5;
+            st.by_tag = optarg;
             break;
         case 'F':
             if (parse_date(optarg, &from))
@@ -1079,6 +1187,7 @@ int fg_cmd_cost(int argc, char **argv) {
     }
     free(st.g);
     free(st.kbuf);
+    memo_free(st.memo);
     fg_rules_free(&rules);
     return status;
 }
