@@ -16,6 +16,8 @@ static const struct {
     {"run", fg_cmd_run, "run a model once or repeatedly on given or random inputs; print outputs and latency"},
     {"serve", fg_cmd_serve, "serve a model over HTTP (KServe v2 API) with Prometheus metrics"},
     {"cost", fg_cmd_cost, "cloud billing exports (FOCUS, AWS CUR, Azure) -> ML cost buckets, top drivers, totals"},
+    {"eval", fg_cmd_eval, "models side by side on the same data: accuracy, output difference, latency, cost per 1k"},
+    {"quantize", fg_cmd_quantize, "int8-quantize a model's MatMul/Gemm/Conv (dynamic, or static QDQ from calibration data)"},
     {"doctor", fg_cmd_doctor, "diagnose a running server from two /metrics scrapes: KPIs, findings, changes"},
 };
 

@@ -17,4 +17,12 @@ int fg_cmd_doctor(int argc, char **argv);
  * exits 0 ok, 1 malformed rows with --strict, 2 bad usage or unreadable file. */
 int fg_cmd_cost(int argc, char **argv);
 
+/* frugal eval: models side by side on the same data (accuracy or agreement, output difference, latency and
+ * throughput at batch 1 and 32, size, cost per 1k) with verdicts; exits 0, 1 model/data error, 2 bad usage. */
+int fg_cmd_eval(int argc, char **argv);
+
+/* frugal quantize: IN.onnx → OUT.onnx with int8 MatMul/Gemm/Conv (dynamic or static QDQ); exits 0 written,
+ * 1 model or data error, 2 bad usage. */
+int fg_cmd_quantize(int argc, char **argv);
+
 #endif
