@@ -518,46 +518,60 @@ static const char *qdq_act(qctx *q, const char *x, double lo, double hi) {
     return xdq;
 }
 
-/* Quantized weights of candidate c: q (int8, same layout as the float weight), scales per output
- * channel (or one), and the channel axis and count. */
-static int quant_weight(const cand *c, int per_channel, int8_t **qw, float **scale, int *axis, int64_t *n_ch,
-                        weight *w, char *err, size_t errn) {
-    if (load_weight(c->wp, w, err, errn) < 0)
+/* The int8 form of a candidate's weights: q (same layout as the float weight), scales per output
+ * channel (or one), the channel axis and the scale count. */
+typedef struct qweight {
+    weight w;
+    int8_t *q;
+    float *scale;
+    int axis;
+    int64_t nch;
+} qweight;
+
+static void qweight_free(qweight *x) {
+    free(x->q);
+    free(x->scale);
+    free(x->w.t.data);
+}
+
+/* Quantizes candidate c's weights into *x (freed with qweight_free; nothing to free on failure). */
+static int quant_weight(const cand *c, int per_channel, qweight *x, char *err, size_t errn) {
+    memset(x, 0, sizeof *x);
+    if (load_weight(c->wp, &x->w, err, errn) < 0)
         return -1;
-    int64_t outer, ch, inner, total = fg_tensor_numel(&w->t);
+    int64_t outer, ch, inner, total = fg_tensor_numel(&x->w.t);
     if (c->k == K_CONV) { /* [M, C/g, k...]: channels on axis 0 */
-        *axis = 0;
-        outer = 1, ch = w->t.dims[0], inner = total / ch;
+        x->axis = 0;
+        outer = 1, ch = x->w.t.dims[0], inner = total / ch;
     } else if (c->k == K_GEMM && c->transb) { /* [N, K] */
-        *axis = 0;
-        outer = 1, ch = w->t.dims[0], inner = w->t.dims[1];
+        x->axis = 0;
+        outer = 1, ch = x->w.t.dims[0], inner = x->w.t.dims[1];
     } else { /* [K, N]: output channels are columns */
-        *axis = 1;
-        outer = w->t.dims[0], ch = w->t.dims[1], inner = 1;
+        x->axis = 1;
+        outer = x->w.t.dims[0], ch = x->w.t.dims[1], inner = 1;
     }
-    *n_ch = per_channel ? ch : 1;
-    *qw = malloc((size_t)total);
-    *scale = malloc((size_t)ch * sizeof **scale);
-    if (!*qw || !*scale) {
+    x->nch = per_channel ? ch : 1;
+    x->q = malloc((size_t)total);
+    x->scale = malloc((size_t)ch * sizeof *x->scale);
+    if (!x->q || !x->scale) {
+        qweight_free(x);
         snprintf(err, errn, "out of memory");
         return -1;
     }
-    quant_sym(w->w, outer, ch, inner, per_channel, *qw, *scale);
+    quant_sym(x->w.w, outer, ch, inner, per_channel, x->q, x->scale);
     return 0;
 }
 
 /* Emits the dynamic replacement of candidate c (MatMul/Gemm/Conv). */
 static int emit_dynamic(qctx *q, const cand *c, int per_channel, char *err, size_t errn) {
     const Onnx__NodeProto *n = q->g->node[c->node];
-    weight w;
-    int8_t *qw = NULL;
-    float *scale = NULL;
-    int axis;
-    int64_t nch;
-    if (quant_weight(c, per_channel, &qw, &scale, &axis, &nch, &w, err, errn) < 0) {
-        free(qw), free(scale), free(w.t.data);
+    qweight x;
+    if (quant_weight(c, per_channel, &x, err, errn) < 0)
         return -1;
-    }
+    const weight w = x.w;
+    int8_t *qw = x.q;
+    const float *scale = x.scale;
+    int64_t nch = x.nch;
     const char *base = n->name && n->name[0] ? n->name : n->output[0];
     int64_t dims[FG_MAX_RANK];
     for (int i = 0; i < w.t.rank; i++)
@@ -567,7 +581,7 @@ static int emit_dynamic(qctx *q, const cand *c, int per_channel, char *err, size
     if (gemm_t) { /* MatMulInteger wants [K, N]: transpose the quantized [N, K] */
         qt = malloc((size_t)(dims[0] * dims[1]));
         if (!qt) {
-            free(qw), free(scale), free(w.t.data);
+            qweight_free(&x);
             snprintf(err, errn, "out of memory");
             return -1;
         }
@@ -620,9 +634,9 @@ static int emit_dynamic(qctx *q, const cand *c, int per_channel, char *err, size
             if (!bp || load_weight(bp, &b, err, errn) < 0) {
                 if (!bp)
                     snprintf(err, errn, "Conv %s: bias %s is not a constant", base, bias);
-                free(qw), free(scale), free(w.t.data);
                 if (qt != qw)
                     free(qt);
+                qweight_free(&x);
                 return -1;
             }
             int64_t bd[FG_MAX_RANK];
@@ -637,30 +651,26 @@ static int emit_dynamic(qctx *q, const cand *c, int per_channel, char *err, size
     }
     if (qt != qw)
         free(qt);
-    free(qw), free(scale), free(w.t.data);
+    qweight_free(&x);
     return 0;
 }
 
 /* Emits the QDQ form of candidate c: the original node, its inputs replaced by dequantized ones. */
 static int emit_static(qctx *q, const cand *c, int per_channel, char *err, size_t errn) {
     const Onnx__NodeProto *n = q->g->node[c->node];
-    weight w;
-    int8_t *qw = NULL;
-    float *scale = NULL;
-    int axis;
-    int64_t nch;
-    if (quant_weight(c, per_channel, &qw, &scale, &axis, &nch, &w, err, errn) < 0) {
-        free(qw), free(scale), free(w.t.data);
+    qweight x;
+    if (quant_weight(c, per_channel, &x, err, errn) < 0)
         return -1;
-    }
-    const char *x = qdq_act(q, c->act, c->lo, c->hi);
+    const weight w = x.w;
+    int64_t nch = x.nch;
+    const char *xdq = qdq_act(q, c->act, c->lo, c->hi);
     const char *wq = init(q, astrf(&q->a, "%s_quantized", n->input[1], NULL), ONNX__TENSOR_PROTO__DATA_TYPE__INT8,
-                          w.t.rank, w.t.dims, qw, (size_t)fg_tensor_numel(&w.t));
+                          w.t.rank, w.t.dims, x.q, (size_t)fg_tensor_numel(&w.t));
     const char *ws = init(q, astrf(&q->a, "%s_scale", n->input[1], NULL), ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT,
-                          nch > 1 ? 1 : 0, &nch, scale, (size_t)nch * sizeof(float));
+                          nch > 1 ? 1 : 0, &nch, x.scale, (size_t)nch * sizeof(float));
     int8_t *zeros = calloc((size_t)nch, 1);
     if (!zeros) {
-        free(qw), free(scale), free(w.t.data);
+        qweight_free(&x);
         snprintf(err, errn, "out of memory");
         return -1;
     }
@@ -672,16 +682,16 @@ static int emit_static(qctx *q, const cand *c, int per_channel, char *err, size_
     Onnx__NodeProto *dq = node(q, "DequantizeLinear", astrf(&q->a, "%s_DequantizeLinear", n->input[1], NULL), 3, di,
                                1, &wdq);
     if (nch > 1)
-        attr_int(q, dq, "axis", axis);
+        attr_int(q, dq, "axis", x.axis);
     /* a shallow copy of the node with the two inputs swapped for their dequantized forms */
     Onnx__NodeProto *copy = aalloc(&q->a, sizeof *copy);
     *copy = *n;
     copy->input = aalloc(&q->a, n->n_input * sizeof(char *));
     memcpy(copy->input, n->input, n->n_input * sizeof(char *));
-    copy->input[0] = (char *)x;
+    copy->input[0] = (char *)xdq;
     copy->input[1] = (char *)wdq;
     push(q, (void ***)&q->nodes, &q->n_nodes, &q->cap_nodes, copy);
-    free(qw), free(scale), free(w.t.data);
+    qweight_free(&x);
     return 0;
 }
 
