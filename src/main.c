@@ -19,6 +19,7 @@ static const struct {
     {"eval", fg_cmd_eval, "models side by side on the same data: accuracy, output difference, latency, cost per 1k"},
     {"quantize", fg_cmd_quantize, "int8-quantize a model's MatMul/Gemm/Conv (dynamic, or static QDQ from calibration data)"},
     {"doctor", fg_cmd_doctor, "diagnose a running server from two /metrics scrapes: KPIs, findings, changes"},
+    {"bench", fg_cmd_bench, "load-test a v2 model or URL: closed/open loop, profiles, honest latency, server KPIs"},
 };
 
 static void usage(FILE *f) {

@@ -17,6 +17,10 @@ int fg_cmd_doctor(int argc, char **argv);
  * exits 0 ok, 1 malformed rows with --strict, 2 bad usage or unreadable file. */
 int fg_cmd_cost(int argc, char **argv);
 
+/* frugal bench: load generator (closed/open loop, profiles) with corrected latency and server KPIs;
+ * exits 0 ok, 1 a --threshold missed, 2 bad usage or unusable target. */
+int fg_cmd_bench(int argc, char **argv);
+
 /* frugal eval: models side by side on the same data (accuracy or agreement, output difference, latency and
  * throughput at batch 1 and 32, size, cost per 1k) with verdicts; exits 0, 1 model/data error, 2 bad usage. */
 int fg_cmd_eval(int argc, char **argv);
