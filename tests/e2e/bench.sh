@@ -246,7 +246,7 @@ pycheck "client stall: ~100 late, corrected p99 >= 400 ms, service p99 < 50 ms" 
 import json, sys
 s = json.load(open(sys.argv[1]))["stages"][0]
 k = (s["sent"], s["dropped"], s["late"], s["error_count"], s["latency_us"]["p99"], s["latency_us"]["max"], s["service_us"]["p99"])
-assert 80 <= s["late"] <= 200 and s["dropped"] == 0 and s["error_count"] == 0, k   # ~100, more on a busy machine
+assert 80 <= s["late"] <= 400 and s["dropped"] == 0 and s["error_count"] == 0, k   # ~100; a busy machine (CI, 2 cores, the ASan build running beside) adds stray late sends
 assert s["latency_us"]["p99"] >= 400000 and s["latency_us"]["max"] >= 450000, k
 assert s["service_us"]["p99"] < 50000, k
 assert s["sent"] in range(598, 602), k
