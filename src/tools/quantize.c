@@ -254,6 +254,15 @@ static void quant_sym(const float *w, int64_t outer, int64_t ch, int64_t inner, 
             }
 }
 
+/* a node's name for messages and derived tensor names: its name, else its first output, else its type */
+static const char *node_label(const Onnx__NodeProto *n) {
+    if (n->name && n->name[0])
+        return n->name;
+    if (n->n_output && n->output[0] && n->output[0][0])
+        return n->output[0];
+    return n->op_type ? n->op_type : "node";
+}
+
 /* ---------------------------------------------------------------- candidates */
 
 typedef enum { K_MATMUL, K_GEMM, K_CONV } kind;
@@ -273,7 +282,7 @@ static int candidate(const Onnx__GraphProto *g, size_t idx, cand *c, const char 
     *why = NULL;
     memset(c, 0, sizeof *c);
     c->node = idx;
-    if (n->domain && n->domain[0] && strcmp(n->domain, "ai.onnx") != 0)
+    if ((n->domain && n->domain[0] && strcmp(n->domain, "ai.onnx") != 0) || !n->op_type || n->n_output < 1)
         return 0;
     if (strcmp(n->op_type, "MatMul") == 0)
         c->k = K_MATMUL;
@@ -301,6 +310,11 @@ static int candidate(const Onnx__GraphProto *g, size_t idx, cand *c, const char 
         *why = "weights have an unexpected rank";
         return 0;
     }
+    for (size_t i = 0; i < r; i++)
+        if (c->wp->dims[i] <= 0) {
+            *why = "weights have an empty dimension";
+            return 0;
+        }
     if (c->k == K_GEMM) {
         if (attr_i(n, "transA", 0) != 0 || attr_f(n, "alpha", 1.0f) != 1.0f || attr_f(n, "beta", 1.0f) != 1.0f) {
             *why = "Gemm with transA, alpha or beta";
@@ -312,8 +326,8 @@ static int candidate(const Onnx__GraphProto *g, size_t idx, cand *c, const char 
             return 0;
         }
     }
-    if (find_init(g, n->input[0])) {
-        *why = "the activation input is a constant";
+    if (!n->input[0][0] || find_init(g, n->input[0])) {
+        *why = "the activation input is absent or a constant";
         return 0;
     }
     c->act = n->input[0];
@@ -572,7 +586,7 @@ static int emit_dynamic(qctx *q, const cand *c, int per_channel, char *err, size
     int8_t *qw = x.q;
     const float *scale = x.scale;
     int64_t nch = x.nch;
-    const char *base = n->name && n->name[0] ? n->name : n->output[0];
+    const char *base = node_label(n);
     int64_t dims[FG_MAX_RANK];
     for (int i = 0; i < w.t.rank; i++)
         dims[i] = w.t.dims[i];
@@ -826,7 +840,7 @@ int fg_cmd_quantize(int argc, char **argv) {
         if (!candidate(q.g, i, &cs[nc], &why)) {
             if (why) {
                 fprintf(stderr, "frugal quantize: %s %s stays float: %s\n", q.g->node[i]->op_type,
-                        q.g->node[i]->name && q.g->node[i]->name[0] ? q.g->node[i]->name : q.g->node[i]->output[0], why);
+                        node_label(q.g->node[i]), why);
                 n_skipped++;
             }
             continue;
@@ -885,7 +899,7 @@ int fg_cmd_quantize(int argc, char **argv) {
         const char *nm = q.g->initializer[i]->name;
         int graph_out = 0;
         for (size_t k = 0; k < q.g->n_output; k++)
-            graph_out |= nm && strcmp(q.g->output[k]->name, nm) == 0;
+            graph_out |= nm && q.g->output[k]->name && strcmp(q.g->output[k]->name, nm) == 0;
         if (!nm || graph_out || used_by_any(q.nodes, q.n_nodes, nm))
             inits[ni++] = q.g->initializer[i];
     }
