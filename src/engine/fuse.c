@@ -2,8 +2,10 @@
  * a following bias Add, residual Add and activation (Relu, Clip, LeakyRelu, Sigmoid, Tanh, and the
  * erf form of GELU that torch exports as Div/Erf/Add/Mul/Mul) become attributes of the producing node,
  * so the result is written once instead of being re-read by every elementwise op. Only single-use
- * intermediate values are fused; graph outputs are never hidden. */
+ * intermediate values are fused; graph outputs are never hidden. The second pass (fg_graph_fuse_qdq, at
+ * the end) turns QDQ-quantized products back into the int8 ops QLinearConv / QLinearMatMul. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -229,6 +231,292 @@ int fg_graph_fuse(fg_graph *g, fg_err *e) {
             }
             break;
         }
+    }
+    free(u.count);
+    free(u.last);
+    fg_graph_count_uses(g);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------------------
+ * QDQ fusion. A QDQ-format model (ONNX Runtime's quantize_static with QuantFormat.QDQ, TensorRT-style
+ * exports) keeps float ops and marks the quantization with QuantizeLinear/DequantizeLinear pairs:
+ *     x_q -> DequantizeLinear -> Conv/MatMul/Gemm <- DequantizeLinear <- W_q (constant int8)
+ *            (-> bias Add) (-> Relu/Clip) -> QuantizeLinear -> y_q
+ * Run as written, the weights' DequantizeLinear is folded to float at load and the product runs in
+ * float between a dequantize and a quantize pass. This pass rewrites each such chain into one
+ * QLinearConv or QLinearMatMul (the int8 oneDNN primitive with per-channel weight scales, ops/nn.c),
+ * with the bias quantized to int32 at x_scale * w_scale and the activation folded into the output
+ * range. It runs before constant folding, while the int8 weights are still there.
+ * ------------------------------------------------------------------------------------------------------ */
+
+/* A DequantizeLinear feeding a product: its node and its inputs' value indices (z -1 when absent). */
+typedef struct dq_in {
+    int node, q, s, z;
+    fg_dtype dt; /* the quantized type: uint8 or int8 */
+} dq_in;
+
+static const fg_value *const_val(const fg_graph *g, int v) {
+    return v >= 0 && g->values[v].is_const ? &g->values[v] : NULL;
+}
+
+/* Matches a DequantizeLinear producing v with constant float scale and constant uint8/int8 zero point,
+ * per tensor, or (per_axis > 0) per channel: per_axis values along axis `axis` of a constant input. */
+static bool match_dq(const fg_graph *g, int v, bool want_const, int64_t per_axis, int axis, dq_in *d) {
+    if (v < 0 || g->values[v].producer < 0)
+        return false;
+    const fg_node *n = &g->nodes[g->values[v].producer];
+    if (!is_op(n, "DequantizeLinear") || n->n_in < 2 || n->in[0] < 0 || n->n_out < 1)
+        return false;
+    d->node = g->values[v].producer;
+    d->q = n->in[0];
+    d->s = n->in[1];
+    d->z = n->n_in > 2 ? n->in[2] : -1;
+    const fg_value *q = const_val(g, d->q), *s = const_val(g, d->s), *z = const_val(g, d->z);
+    if (want_const != (q != NULL) || !s || s->t.dtype != FG_F32 || (d->z >= 0 && !z))
+        return false;
+    if (z)
+        d->dt = z->t.dtype;
+    else if (q)
+        d->dt = q->t.dtype;
+    else
+        return false; /* no zero point and a run-time input: the type is not known before planning */
+    if ((d->dt != FG_U8 && d->dt != FG_I8) || (q && q->t.dtype != d->dt))
+        return false;
+    int64_t ns = fg_tensor_numel(&s->t);
+    if (z && fg_tensor_numel(&z->t) != ns)
+        return false;
+    if (ns == 1 && s->t.rank <= 1)
+        return true;
+    if (per_axis <= 0 || s->t.rank != 1 || ns != per_axis || !q)
+        return false;
+    int64_t ax = fg_attr_i(n, "axis", 1);
+    if (ax < 0)
+        ax += q->t.rank;
+    return ax == axis;
+}
+
+/* Scale i of a per-tensor or per-channel scale value. */
+static float scale_at(const fg_graph *g, int s, int64_t i) {
+    const fg_tensor *t = &g->values[s].t;
+    return ((const float *)t->data)[fg_tensor_numel(t) == 1 ? 0 : i];
+}
+
+/* Float bias values of v for n channels: a float constant of n values, or a DequantizeLinear of a
+ * constant int32 tensor (how QDQ exports keep biases). NULL when v is neither; malloc'd (caller frees). */
+static double *bias_values(const fg_graph *g, int v, int64_t n) {
+    const fg_value *b = const_val(g, v);
+    double *out = NULL;
+    if (b && b->t.dtype == FG_F32 && fg_tensor_numel(&b->t) == n && b->t.rank >= 1 && b->t.dims[b->t.rank - 1] == n) {
+        out = fg_xmalloc((size_t)n * sizeof(double));
+        for (int64_t i = 0; i < n; i++)
+            out[i] = ((const float *)b->t.data)[i];
+        return out;
+    }
+    if (v < 0 || g->values[v].producer < 0)
+        return NULL;
+    const fg_node *d = &g->nodes[g->values[v].producer];
+    if (!is_op(d, "DequantizeLinear") || d->n_in < 2)
+        return NULL;
+    const fg_value *q = const_val(g, d->in[0]), *s = const_val(g, d->in[1]);
+    const fg_value *z = d->n_in > 2 ? const_val(g, d->in[2]) : NULL;
+    if (!q || !s || q->t.dtype != FG_I32 || fg_tensor_numel(&q->t) != n || q->t.rank < 1 ||
+        q->t.dims[q->t.rank - 1] != n || s->t.dtype != FG_F32 ||
+        (d->n_in > 2 && d->in[2] >= 0 && !z))
+        return NULL;
+    int64_t ns = fg_tensor_numel(&s->t);
+    if (ns != 1 && ns != n)
+        return NULL;
+    out = fg_xmalloc((size_t)n * sizeof(double));
+    for (int64_t i = 0; i < n; i++) {
+        double zp = z ? fg_tensor_get_f64(&z->t, fg_tensor_numel(&z->t) == 1 ? 0 : i) : 0;
+        out[i] = (((const int32_t *)q->t.data)[i] - zp) * ((const float *)s->t.data)[ns == 1 ? 0 : i];
+    }
+    return out;
+}
+
+/* A new constant value owning data. */
+static int new_const(fg_graph *g, const char *base, const char *suffix, fg_dtype dt, int rank, const int64_t *dims,
+                     void *data) {
+    char nm[512];
+    snprintf(nm, sizeof nm, "%s/%s", base, suffix);
+    int v = fg_graph_add_value(g, nm);
+    fg_value *x = &g->values[v];
+    x->is_const = true;
+    x->t.dtype = dt;
+    x->t.rank = rank;
+    for (int i = 0; i < rank; i++)
+        x->t.dims[i] = dims[i];
+    x->t.data = data;
+    return v;
+}
+
+/* Tries to rewrite the chain whose product is node p; true when it did. */
+static bool fuse_qdq_at(fg_graph *g, uses *u, int p) {
+    fg_node *pn = &g->nodes[p];
+    bool conv = is_op(pn, "Conv"), gemm = is_op(pn, "Gemm"), mm = is_op(pn, "MatMul");
+    if ((!conv && !gemm && !mm) || pn->n_in < 2 || pn->n_out < 1 || pn->out[0] < 0)
+        return false;
+    const fg_value *wq0 = NULL;
+    dq_in dx, dw;
+    /* the weights: constant, 2-D for the products; per channel along the output-feature axis */
+    if (pn->in[1] < 0 || g->values[pn->in[1]].producer < 0)
+        return false;
+    {
+        const fg_node *wd = &g->nodes[g->values[pn->in[1]].producer];
+        if (!is_op(wd, "DequantizeLinear") || wd->n_in < 2 || !(wq0 = const_val(g, wd->in[0])))
+            return false;
+    }
+    bool trans_b = gemm && fg_attr_i(pn, "transB", 0);
+    if (!conv && wq0->t.rank != 2)
+        return false;
+    int64_t n_out = conv ? wq0->t.dims[0] : trans_b ? wq0->t.dims[0] : wq0->t.dims[1];
+    int w_axis = conv || trans_b ? 0 : 1;
+    if (!match_dq(g, pn->in[0], false, 0, 0, &dx) || !match_dq(g, pn->in[1], true, n_out, w_axis, &dw))
+        return false;
+    if (gemm && (fg_attr_i(pn, "transA", 0) || fg_attr_f(pn, "alpha", 1.f) != 1.f ||
+                 (pn->n_in > 2 && pn->in[2] >= 0 && fg_attr_f(pn, "beta", 1.f) != 1.f)))
+        return false;
+    /* the chain after the product: single-use float values up to the QuantizeLinear */
+    int cur = pn->out[0], bias_v = conv || gemm ? (pn->n_in > 2 ? pn->in[2] : -1) : -1;
+    int kill[3], n_kill = 0;
+    int c = single_consumer(g, u, cur);
+    if (c >= 0 && mm && is_op(&g->nodes[c], "Add") && g->nodes[c].n_in == 2) {
+        const fg_node *an = &g->nodes[c];
+        int other = an->in[0] == cur ? an->in[1] : an->in[0];
+        double *bv = other != cur ? bias_values(g, other, n_out) : NULL;
+        if (bv) { /* a bias row: [N] broadcast over the rows */
+            free(bv);
+            bias_v = other;
+            kill[n_kill++] = c;
+            cur = an->out[0];
+            c = single_consumer(g, u, cur);
+        }
+    }
+    const char *act = NULL;
+    float alpha = 0, beta = 0;
+    if (c >= 0 && (is_op(&g->nodes[c], "Relu") || is_op(&g->nodes[c], "Clip"))) {
+        act = activation(g, &g->nodes[c], &alpha, &beta);
+        if (!act)
+            return false;
+        kill[n_kill++] = c;
+        cur = g->nodes[c].out[0];
+        c = single_consumer(g, u, cur);
+    }
+    if (c < 0 || !is_op(&g->nodes[c], "QuantizeLinear") || g->nodes[c].n_in < 2 || g->nodes[c].in[0] != cur)
+        return false;
+    fg_node *qn = &g->nodes[c];
+    const fg_value *ys = const_val(g, qn->in[1]), *yz = qn->n_in > 2 ? const_val(g, qn->in[2]) : NULL;
+    if (!ys || ys->t.dtype != FG_F32 || fg_tensor_numel(&ys->t) != 1 || (qn->n_in > 2 && qn->in[2] >= 0 && !yz) ||
+        (yz && ((yz->t.dtype != FG_U8 && yz->t.dtype != FG_I8) || fg_tensor_numel(&yz->t) != 1)))
+        return false;
+    if (yz && fg_attr_i(qn, "saturate", 1) != 1)
+        return false;
+    /* the bias, quantized to int32 with scale x_scale * w_scale[i] as the int8 ops take it */
+    int32_t *bq = NULL;
+    if (bias_v >= 0) {
+        double *bv = bias_values(g, bias_v, n_out);
+        if (!bv)
+            return false;
+        bq = fg_xmalloc((size_t)n_out * sizeof(int32_t));
+        bool ok = true;
+        for (int64_t i = 0; i < n_out && ok; i++) {
+            double sc = (float)(scale_at(g, dx.s, 0) * scale_at(g, dw.s, i)), r = nearbyint(bv[i] / sc);
+            ok = sc > 0 && r >= INT32_MIN && r <= INT32_MAX;
+            bq[i] = ok ? (int32_t)r : 0;
+        }
+        free(bv);
+        if (!ok) {
+            free(bq);
+            return false;
+        }
+    }
+
+    /* rewrite: the QuantizeLinear's slot becomes the fused node (it runs after everything it reads) */
+    const char *base = g->values[qn->out[0]].name;
+    int w_in = dw.q, xz = dx.z, wz = dw.z, yzv = qn->n_in > 2 ? qn->in[2] : -1;
+    if (trans_b) { /* QLinearMatMul takes B as [K, N] */
+        const fg_tensor *wt = &g->values[dw.q].t;
+        int64_t N = wt->dims[0], K = wt->dims[1], d[2] = {K, N};
+        uint8_t *t = fg_xmalloc((size_t)(K * N) + 1);
+        for (int64_t k = 0; k < K; k++)
+            for (int64_t n = 0; n < N; n++)
+                t[k * N + n] = ((const uint8_t *)wt->data)[n * K + k];
+        w_in = new_const(g, base, "qdq_wT", wt->dtype, 2, d, t);
+    }
+    if (xz < 0)
+        xz = new_const(g, base, "qdq_xz", dx.dt, 0, NULL, fg_xcalloc(1, 1));
+    if (wz < 0)
+        wz = new_const(g, base, "qdq_wz", dw.dt, 0, NULL, fg_xcalloc(1, 1));
+    if (yzv < 0)
+        yzv = new_const(g, base, "qdq_yz", FG_U8, 0, NULL, fg_xcalloc(1, 1));
+    int bqv = -1;
+    if (bq) {
+        int64_t d[1] = {n_out};
+        bqv = new_const(g, base, "qdq_bias", FG_I32, 1, d, bq);
+    }
+    pn = &g->nodes[p]; /* values may have moved, nodes not; refresh anyway */
+    qn = &g->nodes[c];
+    int in[9] = {dx.q, dx.s, xz, w_in, dw.s, wz, qn->in[1], yzv, bqv};
+    for (int k = 0; k < qn->n_attrs; k++)
+        fg_attr_free(&qn->attrs[k]);
+    free(qn->attrs);
+    /* the product's attributes carry over (Conv's geometry; MatMul has none; Gemm's are all checked) */
+    qn->attrs = conv ? pn->attrs : NULL;
+    qn->n_attrs = conv ? pn->n_attrs : 0;
+    if (conv) {
+        pn->attrs = NULL;
+        pn->n_attrs = 0;
+    }
+    free(qn->op_type);
+    qn->op_type = fg_xstrdup(conv ? "QLinearConv" : "QLinearMatMul");
+    free(qn->domain);
+    qn->domain = fg_xstrdup("");
+    qn->op = fg_op_find("", qn->op_type);
+    qn->n_in = bqv >= 0 ? 9 : 8;
+    qn->in = fg_xrealloc(qn->in, 9 * sizeof(int));
+    memcpy(qn->in, in, 9 * sizeof(int));
+    if (bqv >= 0 && !conv)
+        add_attr(qn, FG_ATTR_BIAS, FG_ATTR_INT, 1, 0, NULL);
+    if (act) {
+        add_attr(qn, FG_ATTR_ACT, FG_ATTR_STRING, 0, 0, act);
+        add_attr(qn, FG_ATTR_ALPHA, FG_ATTR_FLOAT, 0, alpha, NULL);
+        add_attr(qn, FG_ATTR_BETA, FG_ATTR_FLOAT, 0, beta, NULL);
+    }
+    g->nodes[p].dead = true;
+    g->values[g->nodes[p].out[0]].producer = -1;
+    for (int k = 0; k < n_kill; k++) {
+        g->nodes[kill[k]].dead = true;
+        g->values[g->nodes[kill[k]].out[0]].producer = -1;
+    }
+    /* DequantizeLinears (and a bias one) that fed only the product are gone too */
+    count_uses(g, u);
+    int dqs[3] = {dx.node, dw.node, bias_v >= 0 ? g->values[bias_v].producer : -1};
+    for (int k = 0; k < 3; k++) {
+        if (dqs[k] < 0 || g->nodes[dqs[k]].dead)
+            continue;
+        int o = g->nodes[dqs[k]].out[0];
+        if (!g->values[o].is_output && u->count[o] == 0) {
+            g->nodes[dqs[k]].dead = true;
+            g->values[o].producer = -1;
+        }
+    }
+    return true;
+}
+
+int fg_graph_fuse_qdq(fg_graph *g, fg_err *e) {
+    (void)e;
+    if (!fg_op_find("", "QLinearConv") || !fg_op_find("", "QLinearMatMul"))
+        return 0;
+    uses u = {fg_xcalloc((size_t)g->n_values + 1, sizeof(int)), fg_xcalloc((size_t)g->n_values + 1, sizeof(int))};
+    for (int i = 0; i < g->n_nodes; i++) {
+        if (g->nodes[i].dead)
+            continue;
+        /* new constants grow the value arrays: size the use counts again */
+        u.count = fg_xrealloc(u.count, ((size_t)g->n_values + 8) * sizeof(int));
+        u.last = fg_xrealloc(u.last, ((size_t)g->n_values + 8) * sizeof(int));
+        count_uses(g, &u);
+        fuse_qdq_at(g, &u, i);
     }
     free(u.count);
     free(u.last);

@@ -8,4 +8,9 @@
  * input, where the kernel declares FG_OP_POSTOPS. 0 or FG_E*. */
 int fg_graph_fuse(fg_graph *g, fg_err *e);
 
+/* Rewrites QDQ chains (DequantizeLinear -> Conv/MatMul/Gemm [-> bias Add] [-> Relu/Clip] ->
+ * QuantizeLinear, constant int8 weights) into QLinearConv / QLinearMatMul nodes. Must run before
+ * constant folding, which would turn the weights' DequantizeLinear into float. 0 or FG_E*. */
+int fg_graph_fuse_qdq(fg_graph *g, fg_err *e);
+
 #endif

@@ -1,6 +1,7 @@
 /* graph.c - graph IR bookkeeping, attribute access, and load-time optimisation: dead-node removal,
  * constant folding (torch's Shape/Gather/Concat chains on constant inputs, weight transposes...),
- * and BatchNormalization folded into the Conv before it. */
+ * and BatchNormalization folded into the Conv before it. QDQ chains are fused (fuse.c) before folding,
+ * which would otherwise dequantize int8 weights into float constants. */
 #include "engine/graph.h"
 
 #include <math.h>
@@ -273,6 +274,8 @@ int fg_graph_optimize(fg_graph *g, bool fuse, size_t max_bytes, fg_err *e) {
     fg_dnnl dnnl = {0};
     remove_dead(g);
     dropout_to_identity(g);
+    if (fuse && (rc = fg_graph_fuse_qdq(g, e)) < 0)
+        goto out;
     for (int i = 0; i < g->n_nodes; i++) {
         fg_node *n = &g->nodes[i];
         if (n->dead || !n->op || (n->op->flags & FG_OP_NOFOLD) || !all_inputs_const(g, n))

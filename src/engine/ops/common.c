@@ -6,7 +6,7 @@
 
 #include "engine/ops/ops.h"
 
-static const fg_op_def *const families[] = {fg_ops_elementwise, fg_ops_reduce, fg_ops_shape, fg_ops_nn};
+static const fg_op_def *const families[] = {fg_ops_elementwise, fg_ops_reduce, fg_ops_shape, fg_ops_nn, fg_ops_quant};
 
 const fg_op_def *fg_op_find(const char *domain, const char *op_type) {
     if (domain && domain[0] && strcmp(domain, "ai.onnx") != 0)
@@ -31,7 +31,8 @@ static const struct {
     {"InstanceNormalization", 3, 1}, {"LayerNormalization", 2, 1}, {"Expand", 2, 1}, {"Tile", 2, 1},
     {"Gather", 2, 1}, {"GatherElements", 2, 1}, {"Range", 3, 1}, {"OneHot", 3, 1}, {"CumSum", 2, 1},
     {"Reshape", 2, 5}, {"Slice", 3, 10}, {"Pad", 2, 11}, {"Upsample", 2, 9}, {"Resize", 2, 10}, {"Resize", 1, 13},
-    {"TopK", 2, 10}, {"Unsqueeze", 2, 13},
+    {"TopK", 2, 10}, {"Unsqueeze", 2, 13}, {"QuantizeLinear", 2, 1}, {"DequantizeLinear", 2, 1},
+    {"MatMulInteger", 2, 1}, {"ConvInteger", 2, 1}, {"QLinearMatMul", 8, 1}, {"QLinearConv", 8, 1},
 };
 
 int fg_op_required_inputs(const char *type, int opset) {

@@ -1,5 +1,6 @@
 /* nn.c - neural-network ops: MatMul, Gemm, Conv, ConvTranspose, MaxPool, AveragePool, the global pools,
- * BatchNormalization (inference) and LRN.
+ * BatchNormalization (inference), LRN, and the int8 products MatMulInteger, ConvInteger, QLinearMatMul
+ * and QLinearConv.
  * Products and convolutions run on oneDNN: prepare() builds the primitives once per plan, reorders constant
  * weights once into the layout the primitive prefers and lays out the plan scratch (reordered activations,
  * then the primitive scratchpad in user mode); run() only re-points memory handles and executes, so it
@@ -710,14 +711,18 @@ typedef struct conv_geom {
     int64_t op[3]; /* ConvTranspose output_padding */
 } conv_geom;
 
-static int conv_geom_get(fg_kctx *c, conv_geom *g, bool transpose) {
-    const fg_tensor *x = fg_in(c, 0), *wt = fg_in(c, 1), *b = fg_in(c, 2);
+/* Geometry of a convolution whose X, W and optional bias are inputs xi, wi and bi (-1: none); the
+ * float ops check for float32, the int8 ones (q) check their types themselves. */
+static int conv_geom_at(fg_kctx *c, conv_geom *g, bool transpose, int xi, int wi, int bi, bool q) {
+    const fg_tensor *x = fg_in(c, xi), *wt = fg_in(c, wi), *b = bi >= 0 ? fg_in(c, bi) : NULL;
     if (!x || !wt)
         return FG_KERR(c, FG_EINVAL, "X and W are required");
-    TRY(check_f32(c, 0));
-    TRY(check_f32(c, 1));
-    if (b)
-        TRY(check_f32(c, 2));
+    if (!q) {
+        TRY(check_f32(c, xi));
+        TRY(check_f32(c, wi));
+        if (b)
+            TRY(check_f32(c, bi));
+    }
     if (x->rank < 3 || x->rank > 5)
         return FG_KERR(c, FG_EUNSUPPORTED, "input rank %d (1 to 3 spatial dimensions are supported)", x->rank);
     if (wt->rank != x->rank)
@@ -801,6 +806,10 @@ static int conv_geom_get(fg_kctx *c, conv_geom *g, bool transpose) {
         w->pr_dnnl[i] = w->pr[i] - g->op[i];
     }
     return 0;
+}
+
+static int conv_geom_get(fg_kctx *c, conv_geom *g, bool transpose) {
+    return conv_geom_at(c, g, transpose, 0, 1, 2, false);
 }
 
 static int infer_conv_common(fg_kctx *c, bool transpose) {
@@ -1555,11 +1564,13 @@ typedef struct mm_shape {
     int64_t y_dims[FG_MAX_RANK];
 } mm_shape;
 
-static int mm_shape_get(fg_kctx *c, mm_shape *sh) {
-    const fg_tensor *A = fg_in(c, 0), *B = fg_in(c, 1);
+/* Shape of the product of inputs ai and bi (numpy matmul broadcasting); same_dt: they must share a dtype
+ * (the int8 products mix uint8 and int8). */
+static int mm_shape_at(fg_kctx *c, mm_shape *sh, int ai, int bi, bool same_dt) {
+    const fg_tensor *A = fg_in(c, ai), *B = fg_in(c, bi);
     if (!A || !B)
         return FG_KERR(c, FG_EINVAL, "A and B are required");
-    if (A->dtype != B->dtype)
+    if (same_dt && A->dtype != B->dtype)
         return FG_KERR(c, FG_EDTYPE, "A is %s, B is %s", fg_dtype_name(A->dtype), fg_dtype_name(B->dtype));
     if (A->rank < 1 || B->rank < 1)
         return FG_KERR(c, FG_ESHAPE, "MatMul needs operands of rank >= 1");
@@ -1611,6 +1622,8 @@ static int mm_shape_get(fg_kctx *c, mm_shape *sh) {
         sh->y_dims[sh->y_rank++] = sh->N;
     return 0;
 }
+
+static int mm_shape_get(fg_kctx *c, mm_shape *sh) { return mm_shape_at(c, sh, 0, 1, true); }
 
 static int infer_matmul(fg_kctx *c) {
     mm_shape sh;
@@ -1895,6 +1908,726 @@ static int run_gemm(fg_kctx *c) {
         add_c(p, c->in[2]->data, c->out[0]->data);
     return post_run_c(c, &s->post);
 }
+
+/* ------------------------------------------------------------------------------------------------------
+ * int8 products: MatMulInteger and ConvInteger (int32 results), QLinearMatMul and QLinearConv (results
+ * requantized to uint8/int8: y = saturate(round(acc * x_scale * w_scale / y_scale) + y_zero_point), acc
+ * the int32 product of the zero-point-shifted operands plus QLinearConv's int32 bias).
+ * oneDNN's int8 primitives (u8/s8 activations, s8 weights; VNNI/AMX) run the case exported quantized
+ * models have: constant weights (uint8 ones shifted into int8), constant scales and zero points, one
+ * zero point per tensor, and for convolutions no weight zero point after the shift (oneDNN convolutions
+ * take none). Everything else (run-time weights, per-row or per-column zero points that differ, what
+ * oneDNN refuses or only has a reference implementation for) runs the C loops below, which also serve as
+ * the reference the tests compare with.
+ * ------------------------------------------------------------------------------------------------------ */
+
+/* Where each operand of an int8 product is among the node's inputs (-1: the op has none), and the
+ * range the requantized output is clamped to (the type's, or narrower where the QDQ fusion in fuse.c
+ * folded a Relu or Clip into the node: Q(relu(y)) = max(Q(y), Q(0)) because Q is monotonic). */
+typedef struct q_io {
+    int x, xs, xz, w, ws, wz, ys, yz, b;
+    bool qlinear, conv;
+    bool act;        /* lo/hi narrower than the output type, from a fused activation */
+    int32_t lo, hi;
+} q_io;
+
+static const q_io q_io_mmi = {0, -1, 2, 1, -1, 3, -1, -1, -1, false, false, false, 0, 0};
+static const q_io q_io_convi = {0, -1, 2, 1, -1, 3, -1, -1, -1, false, true, false, 0, 0};
+static const q_io q_io_qmm = {0, 1, 2, 3, 4, 5, 6, 7, -1, true, false, false, 0, 0};
+static const q_io q_io_qconv = {0, 1, 2, 3, 4, 5, 6, 7, 8, true, true, false, 0, 0};
+
+/* The state of an int8 product: the oneDNN state first (st_free releases the whole block). */
+typedef struct q_state {
+    nn_state nn;
+    q_io io;
+    mm_shape sh;
+    conv_geom g;
+    int32_t zp[3]; /* src, weights, dst zero points handed to oneDNN as run-time values */
+} q_state;
+
+static bool q_is8(fg_dtype t) { return t == FG_U8 || t == FG_I8; }
+
+static const fg_tensor *q_opt(fg_kctx *c, int i) { return i >= 0 ? fg_in(c, i) : NULL; }
+
+/* Checks a scale or zero point: n values (n == 1 per tensor, else one per row/column/channel) of dtype dt
+ * (0: float32 scale). Absent optional ones pass. */
+static int q_check_param(fg_kctx *c, int i, const char *what, fg_dtype dt, int64_t n) {
+    const fg_tensor *t = q_opt(c, i);
+    if (!t)
+        return 0;
+    fg_dtype want = dt ? dt : FG_F32;
+    if (t->dtype != want)
+        return FG_KERR(c, FG_EDTYPE, "%s is %s, expected %s", what, fg_dtype_name(t->dtype), fg_dtype_name(want));
+    int64_t m = fg_tensor_numel(t);
+    if (t->rank > 1 || (m != 1 && m != n))
+        return FG_KERR(c, FG_ESHAPE, "%s has %lld values (1%s%lld expected)", what, (long long)m,
+                       n != 1 ? " or " : "", n != 1 ? (long long)n : 0LL);
+    return 0;
+}
+
+/* Validates the operands of an int8 product and gets its geometry; sets the output's dtype and shape. */
+static int q_geom(fg_kctx *c, const q_io *io, mm_shape *sh, conv_geom *g) {
+    const fg_tensor *x = fg_in(c, io->x), *w = fg_in(c, io->w);
+    if (!x || !w)
+        return FG_KERR(c, FG_EINVAL, "both operands are required");
+    if (!q_is8(x->dtype) || !q_is8(w->dtype))
+        return FG_KERR(c, FG_EUNSUPPORTED, "int8 product of %s and %s (uint8 and int8 are supported)",
+                       fg_dtype_name(x->dtype), fg_dtype_name(w->dtype));
+    int64_t x_n, w_n; /* values a per-row / per-column (per-channel) parameter has */
+    if (io->conv) {
+        TRY(conv_geom_at(c, g, false, io->x, io->w, io->b, true));
+        x_n = 1;
+        w_n = g->co;
+    } else {
+        TRY(mm_shape_at(c, sh, io->x, io->w, false));
+        x_n = sh->M;
+        w_n = sh->N;
+    }
+    TRY(q_check_param(c, io->xz, "the first operand's zero point", x->dtype, x_n));
+    TRY(q_check_param(c, io->wz, "the second operand's zero point", w->dtype, w_n));
+    fg_dtype ydt = FG_I32;
+    if (io->qlinear) {
+        const fg_tensor *yz = fg_in(c, io->yz);
+        if (!q_is8(yz->dtype))
+            return FG_KERR(c, FG_EUNSUPPORTED, "output zero point of %s", fg_dtype_name(yz->dtype));
+        ydt = yz->dtype;
+        TRY(q_check_param(c, io->xs, "the first operand's scale", 0, x_n));
+        TRY(q_check_param(c, io->ws, "the second operand's scale", 0, w_n));
+        TRY(q_check_param(c, io->ys, "the output scale", 0, 1));
+        TRY(q_check_param(c, io->yz, "the output zero point", ydt, 1));
+    }
+    const fg_tensor *b = q_opt(c, io->b);
+    int64_t nb = io->conv ? g->co : sh->N;
+    if (b && (b->dtype != FG_I32 || b->rank != 1 || b->dims[0] != nb))
+        return FG_KERR(c, FG_ESHAPE, "bias must be int32 [%lld]", (long long)nb);
+    if (io->conv) {
+        int64_t d[5] = {g->n, g->co};
+        for (int i = 0; i < g->w.nsp; i++)
+            d[2 + i] = g->w.out[i];
+        fg_set_shape(c->out[0], ydt, g->w.nsp + 2, d);
+    } else {
+        fg_set_shape(c->out[0], ydt, sh->y_rank, sh->y_dims);
+    }
+    return 0;
+}
+
+/* Value i of a parameter that has one value or one per index (absent: 0 for zero points). */
+static inline int32_t q_zp(const fg_tensor *t, int64_t i) {
+    return t ? (int32_t)fg_tensor_get_i64(t, fg_tensor_numel(t) == 1 ? 0 : i) : 0;
+}
+static inline float q_scale(const fg_tensor *t, int64_t i) {
+    return ((const float *)t->data)[fg_tensor_numel(t) == 1 ? 0 : i];
+}
+
+static inline int32_t q_ld(const void *p, bool u8, int64_t i) {
+    return u8 ? ((const uint8_t *)p)[i] : ((const int8_t *)p)[i];
+}
+
+/* Writes output element i from its accumulator: int32 as is, or requantized. The multiplier is formed in
+ * float and applied in double, as ONNX's reference does (float32 scales, an int32 array times a float32
+ * scalar is float64 in numpy). */
+static inline void q_store(void *y, fg_dtype ydt, int64_t i, int32_t acc, float mult, const q_io *io,
+                           int32_t yz) {
+    if (ydt == FG_I32) {
+        ((int32_t *)y)[i] = acc;
+        return;
+    }
+    double v = nearbyint((double)acc * mult) + yz;
+    v = v < io->lo ? io->lo : v > io->hi ? io->hi : v;
+    if (ydt == FG_U8)
+        ((uint8_t *)y)[i] = (uint8_t)v;
+    else
+        ((int8_t *)y)[i] = (int8_t)v;
+}
+
+/* Requantization multiplier for row/column/channel i (1 for the int32 ops). */
+static inline float q_mult(fg_kctx *c, const q_io *io, int64_t xi, int64_t wi) {
+    if (!io->qlinear)
+        return 1.f;
+    return q_scale(c->in[io->xs], xi) * q_scale(c->in[io->ws], wi) / q_scale(c->in[io->ys], 0);
+}
+
+/* acc[0..n) += av * (b[j] - zb[j]), b of type T: the inner loop of the C matmul, vectorised. Sums wrap
+ * (unsigned arithmetic) instead of overflowing: ONNX leaves overflow to the implementation, C would make
+ * it undefined (it takes K above ~33000 at the extremes of uint8). */
+#define Q_AXPY(T)                                                                                             \
+    NN_HOT static void q_axpy_##T(int32_t *restrict acc, int32_t av, const T *restrict b,                      \
+                                  const int32_t *restrict zb, int64_t n) {                                    \
+        for (int64_t j = 0; j < n; j++)                                                                       \
+            acc[j] = (int32_t)((uint32_t)acc[j] + (uint32_t)(av * ((int32_t)b[j] - zb[j])));                  \
+    }
+Q_AXPY(uint8_t)
+Q_AXPY(int8_t)
+
+/* Scratch the C loops need: the matmul's B zero points and one accumulator row; the convolution's
+ * accumulator plane. */
+static size_t q_c_scratch(const q_io *io, const mm_shape *sh, const conv_geom *g) {
+    if (!io->conv)
+        return (size_t)sh->N * 2 * sizeof(int32_t);
+    int64_t o = 1;
+    for (int i = 0; i < g->w.nsp; i++)
+        o *= g->w.out[i];
+    return (size_t)o * sizeof(int32_t);
+}
+
+/* The C reference of the int8 matmuls: numpy batch broadcasting, per-tensor or per-row zero point and
+ * scale for A, per-tensor or per-column for B. Row by row: each A value scales a shifted row of B into
+ * an int32 accumulator row (scratch), so the inner loop is contiguous. */
+static void q_matmul_c(fg_kctx *c, const q_io *io, const mm_shape *sh) {
+    const fg_tensor *A = c->in[io->x], *B = c->in[io->w], *az = q_opt(c, io->xz), *bz = q_opt(c, io->wz);
+    const fg_tensor *bias = q_opt(c, io->b);
+    fg_tensor *Y = c->out[0];
+    bool au = A->dtype == FG_U8, bu = B->dtype == FG_U8;
+    int32_t yz = io->qlinear ? q_zp(c->in[io->yz], 0) : 0;
+    int nb = sh->nd - 2;
+    int64_t sa[FG_MAX_RANK], sb[FG_MAX_RANK], nbatch = 1, M = sh->M, K = sh->K, N = sh->N;
+    int32_t *zb = c->scratch, *acc = zb + N;
+    for (int64_t n = 0; n < N; n++)
+        zb[n] = q_zp(bz, n);
+    dense_strides(nb, sh->a, sa);
+    dense_strides(nb, sh->b, sb);
+    for (int i = 0; i < nb; i++)
+        nbatch *= sh->y[i];
+    for (int64_t bi = 0; bi < nbatch; bi++) {
+        int64_t oa = 0, ob = 0, r = bi;
+        for (int i = nb - 1; i >= 0; i--) {
+            int64_t ix = r % sh->y[i];
+            r /= sh->y[i];
+            oa += ix * sa[i];
+            ob += ix * sb[i];
+        }
+        oa *= M * K;
+        ob *= K * N;
+        for (int64_t m = 0; m < M; m++) {
+            int32_t za = q_zp(az, m);
+            if (bias)
+                memcpy(acc, bias->data, (size_t)N * sizeof(int32_t));
+            else
+                memset(acc, 0, (size_t)N * sizeof(int32_t));
+            for (int64_t k = 0; k < K; k++) {
+                int32_t av = q_ld(A->data, au, oa + m * K + k) - za;
+                if (!av)
+                    continue;
+                if (bu)
+                    q_axpy_uint8_t(acc, av, (const uint8_t *)B->data + ob + k * N, zb, N);
+                else
+                    q_axpy_int8_t(acc, av, (const int8_t *)B->data + ob + k * N, zb, N);
+            }
+            int64_t y0 = (bi * M + m) * N;
+            for (int64_t n = 0; n < N; n++)
+                q_store(Y->data, Y->dtype, y0 + n, acc[n], q_mult(c, io, m, n), io, yz);
+        }
+    }
+}
+
+/* acc[o] += wv * (x[o * s] - zx) for o < n: one kernel tap over part of an output row (wrapping, as
+ * q_axpy). */
+#define Q_TAP(T)                                                                                              \
+    NN_HOT static void q_tap_##T(int32_t *restrict acc, int32_t wv, const T *restrict x, int64_t s,            \
+                                 int32_t zx, int64_t n) {                                                     \
+        if (s == 1)                                                                                           \
+            for (int64_t o = 0; o < n; o++)                                                                   \
+                acc[o] = (int32_t)((uint32_t)acc[o] + (uint32_t)(wv * ((int32_t)x[o] - zx)));                 \
+        else                                                                                                  \
+            for (int64_t o = 0; o < n; o++)                                                                   \
+                acc[o] = (int32_t)((uint32_t)acc[o] + (uint32_t)(wv * ((int32_t)x[o * s] - zx)));             \
+    }
+Q_TAP(uint8_t)
+Q_TAP(int8_t)
+
+/* The C reference of the int8 convolutions (1 to 3 spatial dims, groups, dilations, pads; padding is zero
+ * after the zero point is subtracted, i.e. X is padded with its zero point). Per output channel, each
+ * kernel tap adds its weight times the shifted input rows into an int32 plane (scratch). */
+static void q_conv_c(fg_kctx *c, const q_io *io, const conv_geom *g) {
+    const fg_tensor *X = c->in[io->x], *W = c->in[io->w], *xz = q_opt(c, io->xz), *wz = q_opt(c, io->wz);
+    const fg_tensor *B = q_opt(c, io->b);
+    fg_tensor *Y = c->out[0];
+    bool xu = X->dtype == FG_U8, wu = W->dtype == FG_U8;
+    int32_t zx = q_zp(xz, 0), yz = io->qlinear ? q_zp(c->in[io->yz], 0) : 0;
+    /* spatial dims right-aligned into 3, the missing ones of size 1 */
+    int64_t in[3] = {1, 1, 1}, k[3] = {1, 1, 1}, out[3] = {1, 1, 1}, s[3] = {1, 1, 1}, d[3] = {1, 1, 1};
+    int64_t p[3] = {0, 0, 0};
+    int o = 3 - g->w.nsp;
+    for (int i = 0; i < g->w.nsp; i++) {
+        in[o + i] = g->w.in[i];
+        k[o + i] = g->w.k[i];
+        out[o + i] = g->w.out[i];
+        s[o + i] = g->w.s[i];
+        d[o + i] = g->w.d[i];
+        p[o + i] = g->w.pl[i];
+    }
+    int64_t og = g->co / g->g, ig = g->ci / g->g, isz = in[0] * in[1] * in[2], ksz = k[0] * k[1] * k[2];
+    int64_t osz = out[0] * out[1] * out[2];
+    int32_t *acc = c->scratch;
+    for (int64_t n = 0; n < g->n; n++)
+        for (int64_t oc = 0; oc < g->co; oc++) {
+            int32_t zw = q_zp(wz, oc), bias = B ? ((const int32_t *)B->data)[oc] : 0;
+            int64_t ic0 = oc / og * ig;
+            for (int64_t i = 0; i < osz; i++)
+                acc[i] = bias;
+            for (int64_t icg = 0; icg < ig; icg++) {
+                int64_t xb = (n * g->ci + ic0 + icg) * isz, wb = (oc * ig + icg) * ksz;
+                for (int64_t k0 = 0; k0 < k[0]; k0++)
+                    for (int64_t k1 = 0; k1 < k[1]; k1++)
+                        for (int64_t k2 = 0; k2 < k[2]; k2++) {
+                            int32_t wv = q_ld(W->data, wu, wb + (k0 * k[1] + k1) * k[2] + k2) - zw;
+                            if (!wv)
+                                continue;
+                            /* the output columns whose input column is inside X */
+                            int64_t t = p[2] - k2 * d[2], u = in[2] - 1 + p[2] - k2 * d[2];
+                            int64_t lo = t <= 0 ? 0 : (t + s[2] - 1) / s[2], hi = u < 0 ? 0 : u / s[2] + 1;
+                            if (hi > out[2])
+                                hi = out[2];
+                            if (lo >= hi)
+                                continue;
+                            for (int64_t o0 = 0; o0 < out[0]; o0++) {
+                                int64_t i0 = o0 * s[0] - p[0] + k0 * d[0];
+                                if (i0 < 0 || i0 >= in[0])
+                                    continue;
+                                for (int64_t o1 = 0; o1 < out[1]; o1++) {
+                                    int64_t i1 = o1 * s[1] - p[1] + k1 * d[1];
+                                    if (i1 < 0 || i1 >= in[1])
+                                        continue;
+                                    /* output column o reads input column o * s - t */
+                                    int64_t xo = xb + (i0 * in[1] + i1) * in[2] + lo * s[2] - t;
+                                    int32_t *ar = acc + (o0 * out[1] + o1) * out[2] + lo;
+                                    if (xu)
+                                        q_tap_uint8_t(ar, wv, (const uint8_t *)X->data + xo, s[2], zx, hi - lo);
+                                    else
+                                        q_tap_int8_t(ar, wv, (const int8_t *)X->data + xo, s[2], zx, hi - lo);
+                                }
+                            }
+                        }
+            }
+            float mult = q_mult(c, io, 0, oc);
+            int64_t y0 = (n * g->co + oc) * osz;
+            for (int64_t i = 0; i < osz; i++)
+                q_store(Y->data, Y->dtype, y0 + i, acc[i], mult, io, yz);
+        }
+}
+
+static dnnl_data_type_t q_dt(fg_dtype t) { return t == FG_U8 ? dnnl_u8 : t == FG_I8 ? dnnl_s8 : dnnl_s32; }
+
+/* Plain row-major descriptor of dtype dt with the given strides. */
+static int md_strided_dt(fg_kctx *c, dnnl_memory_desc_t *md, int nd, const int64_t *dims, const int64_t *strides,
+                         dnnl_data_type_t dt) {
+    dnnl_dims_t d, st;
+    for (int i = 0; i < nd; i++) {
+        d[i] = dims[i];
+        st[i] = strides[i];
+    }
+    DN(c, "memory desc", dnnl_memory_desc_init_by_strides(md, nd, d, dt, st));
+    return 0;
+}
+
+static int md_any_dt(fg_kctx *c, dnnl_memory_desc_t *md, int nd, const int64_t *dims, dnnl_data_type_t dt) {
+    dnnl_dims_t d;
+    for (int i = 0; i < nd; i++)
+        d[i] = dims[i];
+    DN(c, "memory desc", dnnl_memory_desc_init_by_tag(md, nd, d, dt, dnnl_format_tag_any));
+    return 0;
+}
+
+/* Whether parameter i is a plan constant (or absent), and, for zero points, one value for the whole
+ * tensor (*common receives it). */
+static bool q_const(fg_kctx *c, int i) {
+    const fg_tensor *t = q_opt(c, i);
+    return !t || is_const(t);
+}
+static bool q_common_zp(fg_kctx *c, int i, int32_t *common) {
+    const fg_tensor *t = q_opt(c, i);
+    *common = 0;
+    if (!t)
+        return true;
+    if (!is_const(t))
+        return false;
+    int64_t n = fg_tensor_numel(t);
+    *common = q_zp(t, 0);
+    for (int64_t j = 1; j < n; j++)
+        if (q_zp(t, j) != *common)
+            return false;
+    return true;
+}
+
+/* Attributes of an int8 primitive: user scratchpad, output scales (one, or one per output channel along
+ * mask_dim) and zero points; runtime_zp: zero points are passed at execution (some implementations only
+ * take them so) instead of baked in. */
+static int q_attr(fg_kctx *c, q_state *q, int mask_dim, int64_t n_ch, const float *scales, bool runtime_zp) {
+    nn_state *s = &q->nn;
+    if (s->attr) {
+        dnnl_primitive_attr_destroy(s->attr);
+        s->attr = NULL;
+    }
+    DN(c, "attr", dnnl_primitive_attr_create(&s->attr));
+    DN(c, "attr", dnnl_primitive_attr_set_scratchpad_mode(s->attr, dnnl_scratchpad_mode_user));
+    if (scales)
+        DN(c, "attr", dnnl_primitive_attr_set_output_scales(s->attr, n_ch, n_ch > 1 ? 1 << mask_dim : 0, scales));
+    static const int args[3] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST};
+    for (int i = 0; i < 3; i++)
+        if (q->zp[i]) {
+            int32_t v = runtime_zp ? DNNL_RUNTIME_S32_VAL : q->zp[i];
+            DN(c, "attr", dnnl_primitive_attr_set_zero_points(s->attr, args[i], 1, 0, &v));
+        }
+    if (q->io.act) {
+        /* post-ops see the scaled result before the output zero point is added: clamp to the fused range
+         * shifted by it (integers, so clamping before or after rounding is the same) */
+        dnnl_post_ops_t po;
+        DN(c, "post-ops", dnnl_post_ops_create(&po));
+        dnnl_status_t st = dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_clip, (float)(q->io.lo - q->zp[2]),
+                                                        (float)(q->io.hi - q->zp[2]));
+        if (st == dnnl_success)
+            st = dnnl_primitive_attr_set_post_ops(s->attr, po);
+        dnnl_post_ops_destroy(po);
+        if (st != dnnl_success)
+            return dn_err(c, "post-ops", st);
+    }
+    return 0;
+}
+
+/* Creates the primitive descriptor of desc with q's attributes, first with the zero points baked in, then
+ * as run-time values; *pd NULL (and *runtime_zp unspecified) when oneDNN has no implementation that is not
+ * the reference one (the C loops are as good there). */
+static int q_pd(fg_kctx *c, q_state *q, const void *desc, int mask_dim, int64_t n_ch, const float *scales,
+                dnnl_primitive_desc_t *pd, bool *runtime_zp) {
+    nn_state *s = &q->nn;
+    *pd = NULL;
+    for (int attempt = 0; attempt < 2 && !*pd; attempt++) {
+        if (attempt == 1 && !q->zp[0] && !q->zp[1] && !q->zp[2])
+            break;
+        *runtime_zp = attempt == 1;
+        TRY(q_attr(c, q, mask_dim, n_ch, scales, *runtime_zp));
+        if (s->n_pd >= NN_MAX_PD)
+            return FG_KERR(c, FG_EINTERNAL, "too many primitive descriptors");
+        if (dnnl_primitive_desc_create(&s->pd[s->n_pd], desc, s->attr, c->dnnl->engine, NULL) != dnnl_success)
+            continue;
+        const char *impl = "";
+        dnnl_primitive_desc_query(s->pd[s->n_pd], dnnl_query_impl_info_str, 0, &impl);
+        if (strncmp(impl, "ref", 3) != 0)
+            *pd = s->pd[s->n_pd];
+        s->n_pd++; /* kept until release either way */
+    }
+    return 0;
+}
+
+/* Binds the run-time zero points (if any) of e as fixed one-value memories. */
+static int q_zp_args(fg_kctx *c, q_state *q, nn_exec *e, bool runtime_zp) {
+    if (!runtime_zp)
+        return 0;
+    static const int args[3] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST};
+    int64_t one = 1;
+    dnnl_memory_desc_t md;
+    TRY(md_plain(c, &md, 1, &one, dnnl_s32));
+    for (int i = 0; i < 3; i++)
+        if (q->zp[i]) {
+            dnnl_memory_t m;
+            TRY(st_mem(c, &q->nn, &md, MEM_FIXED, 0, 0, &q->zp[i], &m));
+            if (e->n_args >= NN_MAX_ARGS)
+                return FG_KERR(c, FG_EINTERNAL, "too many primitive arguments");
+            ex_arg(e, DNNL_ARG_ATTR_ZERO_POINTS | args[i], m);
+        }
+    return 0;
+}
+
+/* Output scales x_scale * w_scale[i] / y_scale for i < n, in an owned buffer (NULL for the int32 ops, or
+ * on failure with the error set: check c->err). */
+static float *q_scales(fg_kctx *c, q_state *q, int64_t n) {
+    const q_io *io = &q->io;
+    if (!io->qlinear)
+        return NULL;
+    float *sc = st_own(c, &q->nn, (size_t)n * sizeof(float));
+    if (sc)
+        for (int64_t i = 0; i < n; i++)
+            sc[i] = q_mult(c, io, 0, i);
+    return sc;
+}
+
+/* Whether the oneDNN path applies to c (see the section comment); fills q->zp. */
+static bool q_dnnl_ok(fg_kctx *c, q_state *q) {
+    const q_io *io = &q->io;
+    const fg_tensor *w = c->in[io->w];
+    if (fg_attr_i(c->node, FG_ATTR_QREF, 0) || !c->dnnl || !is_const(w))
+        return false;
+    if (!q_common_zp(c, io->xz, &q->zp[0]) || !q_common_zp(c, io->wz, &q->zp[1]))
+        return false;
+    /* oneDNN weights are int8: uint8 ones are packed as w - 128, with the zero point moved along (128,
+     * the symmetric choice, becomes none) */
+    if (w->dtype == FG_U8)
+        q->zp[1] -= 128;
+    if (io->conv && q->zp[1] != 0) /* oneDNN convolutions take no weight zero points */
+        return false;
+    if (io->qlinear) {
+        if (!q_const(c, io->xs) || !q_const(c, io->ws) || !q_const(c, io->ys) || !q_common_zp(c, io->yz, &q->zp[2]))
+            return false;
+        if (fg_tensor_numel(c->in[io->xs]) != 1)
+            return false;
+    }
+    return q_const(c, io->b);
+}
+
+/* Packs constant weights w (int8, or uint8 shifted by -128 into int8 as q_dnnl_ok assumed) from the
+ * user layout into the layout the primitive wants. */
+static int q_pack_weights(fg_kctx *c, const fg_tensor *w, const dnnl_memory_desc_t *user,
+                          const dnnl_memory_desc_t *want, void *dst) {
+    if (w->dtype == FG_I8)
+        return reorder_now(c, user, w->data, want, dst);
+    int64_t n = fg_tensor_numel(w);
+    int8_t *tmp = malloc((size_t)n + 1);
+    if (!tmp)
+        return FG_KERR(c, FG_ENOMEM, "cannot allocate %lld bytes of weights", (long long)n);
+    const uint8_t *src = w->data;
+    for (int64_t i = 0; i < n; i++)
+        tmp[i] = (int8_t)(src[i] - 128);
+    int rc = reorder_now(c, user, tmp, want, dst);
+    free(tmp);
+    return rc;
+}
+
+/* oneDNN int8 matmul of A (batch dims folded into rows) and one constant B. 1: not applicable. */
+static int q_mm_build(fg_kctx *c, q_state *q) {
+    const q_io *io = &q->io;
+    const mm_shape *sh = &q->sh;
+    const fg_tensor *A = c->in[io->x], *B = c->in[io->w];
+    fg_tensor *Y = c->out[0];
+    for (int i = 0; i < sh->nd - 2; i++)
+        if (sh->b[i] != 1)
+            return 1;
+    int64_t M = fg_tensor_numel(A) / sh->K;
+    int64_t ad[2] = {M, sh->K}, as[2] = {sh->K, 1}, bd[2] = {sh->K, sh->N}, bs[2] = {sh->N, 1};
+    int64_t yd[2] = {M, sh->N}, ys[2] = {sh->N, 1}, bsd[2] = {1, sh->N};
+    const fg_tensor *bias = q_opt(c, io->b);
+    dnnl_memory_desc_t a_md, b_user, b_md, y_md, bias_md;
+    if (bias)
+        TRY(md_plain(c, &bias_md, 2, bsd, dnnl_s32));
+    TRY(md_strided_dt(c, &a_md, 2, ad, as, q_dt(A->dtype)));
+    TRY(md_strided_dt(c, &b_user, 2, bd, bs, dnnl_s8));
+    TRY(md_any_dt(c, &b_md, 2, bd, dnnl_s8));
+    TRY(md_strided_dt(c, &y_md, 2, yd, ys, q_dt(Y->dtype)));
+    int64_t n_ch = io->qlinear && fg_tensor_numel(c->in[io->ws]) > 1 ? sh->N : 1;
+    float *scales = q_scales(c, q, n_ch);
+    if (io->qlinear && !scales)
+        return FG_ENOMEM;
+    dnnl_matmul_desc_t d;
+    DN(c, "matmul desc", dnnl_matmul_desc_init(&d, &a_md, &b_md, bias ? &bias_md : NULL, &y_md));
+    dnnl_primitive_desc_t pd;
+    bool rt;
+    TRY(q_pd(c, q, &d, 1, n_ch, scales, &pd, &rt));
+    if (!pd)
+        return 1;
+    nn_state *s = &q->nn;
+    const dnnl_memory_desc_t *bp = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    void *buf = st_own(c, s, dnnl_memory_desc_get_size(bp));
+    if (!buf)
+        return FG_ENOMEM;
+    TRY(q_pack_weights(c, B, &b_user, bp, buf));
+    dnnl_memory_t ma, mb, my, mbias = NULL;
+    TRY(st_mem(c, s, &a_md, MEM_IN, io->x, 0, NULL, &ma));
+    TRY(st_mem(c, s, bp, MEM_FIXED, 0, 0, buf, &mb));
+    if (bias)
+        TRY(st_mem(c, s, &bias_md, MEM_FIXED, 0, 0, bias->data, &mbias));
+    TRY(st_mem(c, s, &y_md, MEM_OUT, 0, 0, NULL, &my));
+    nn_exec *e;
+    TRY(st_prim(c, s, pd, &e));
+    ex_arg(e, DNNL_ARG_SRC, ma);
+    ex_arg(e, DNNL_ARG_WEIGHTS, mb);
+    if (mbias)
+        ex_arg(e, DNNL_ARG_BIAS, mbias);
+    ex_arg(e, DNNL_ARG_DST, my);
+    TRY(q_zp_args(c, q, e, rt));
+    st_finish(c, s);
+    return 0;
+}
+
+/* oneDNN int8 convolution with constant weights packed once, activations reordered into the layout the
+ * primitive picks (NHWC-like for int8) and back. 1: not applicable. */
+static int q_conv_build(fg_kctx *c, q_state *q) {
+    const q_io *io = &q->io;
+    const conv_geom *g = &q->g;
+    const fg_tensor *x = c->in[io->x], *wt = c->in[io->w], *b = q_opt(c, io->b);
+    const fg_tensor *y = c->out[0];
+    const win *w = &g->w;
+    int nd = x->rank, n = w->nsp;
+    bool grouped = g->g > 1;
+    int wnd = nd + grouped;
+    int64_t wdims[6], wstr[6], kvol = 1;
+    for (int i = 0; i < n; i++)
+        kvol *= w->k[i];
+    int64_t og = g->co / g->g, ig = g->ci / g->g;
+    int o = 0;
+    if (grouped) {
+        wdims[0] = g->g;
+        wstr[0] = og * ig * kvol;
+        o = 1;
+    }
+    wdims[o] = og;
+    wdims[o + 1] = ig;
+    wstr[o] = ig * kvol;
+    wstr[o + 1] = kvol;
+    for (int i = 0; i < n; i++) {
+        int64_t inner = 1;
+        for (int j = i + 1; j < n; j++)
+            inner *= w->k[j];
+        wdims[o + 2 + i] = w->k[i];
+        wstr[o + 2 + i] = inner;
+    }
+    dnnl_data_type_t xdt = q_dt(x->dtype), ydt = q_dt(y->dtype);
+    dnnl_memory_desc_t x_user, y_user, w_user, b_md, x_md, y_md, w_md;
+    TRY(md_act(c, &x_user, nd, x->dims, xdt, FG_FMT_PLAIN));
+    TRY(md_act(c, &y_user, nd, y->dims, ydt, FG_FMT_PLAIN));
+    TRY(md_strided_dt(c, &w_user, wnd, wdims, wstr, dnnl_s8));
+    TRY(md_any_dt(c, &w_md, wnd, wdims, dnnl_s8));
+    TRY(md_any_dt(c, &x_md, nd, x->dims, xdt));
+    TRY(md_any_dt(c, &y_md, nd, y->dims, ydt));
+    if (b)
+        TRY(md_plain(c, &b_md, 1, &g->co, dnnl_s32));
+    dnnl_dims_t st, dl, pl, pr;
+    for (int i = 0; i < n; i++) {
+        st[i] = w->s[i];
+        dl[i] = w->d[i] - 1;
+        pl[i] = w->pl[i];
+        pr[i] = w->pr_dnnl[i];
+    }
+    int64_t n_ch = io->qlinear && fg_tensor_numel(c->in[io->ws]) > 1 ? g->co : 1;
+    float *scales = q_scales(c, q, n_ch);
+    if (io->qlinear && !scales)
+        return FG_ENOMEM;
+    dnnl_convolution_desc_t d;
+    DN(c, "convolution desc", dnnl_dilated_convolution_forward_desc_init(&d, dnnl_forward_inference,
+                                                                          dnnl_convolution_direct, &x_md, &w_md,
+                                                                          b ? &b_md : NULL, &y_md, st, dl, pl, pr));
+    dnnl_primitive_desc_t pd;
+    bool rt;
+    TRY(q_pd(c, q, &d, 1, n_ch, scales, &pd, &rt));
+    if (!pd)
+        return 1;
+    nn_state *s = &q->nn;
+    const dnnl_memory_desc_t *xp = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
+    const dnnl_memory_desc_t *wp = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    const dnnl_memory_desc_t *yp = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
+    dnnl_memory_t mx, mw, mb = NULL, my, m_user;
+    void *buf = st_own(c, s, dnnl_memory_desc_get_size(wp));
+    if (!buf)
+        return FG_ENOMEM;
+    TRY(q_pack_weights(c, wt, &w_user, wp, buf));
+    TRY(st_mem(c, s, wp, MEM_FIXED, 0, 0, buf, &mw));
+    if (same_bytes(xp, &x_user)) {
+        TRY(st_mem(c, s, xp, MEM_IN, io->x, 0, NULL, &mx));
+    } else {
+        TRY(st_mem(c, s, &x_user, MEM_IN, io->x, 0, NULL, &m_user));
+        TRY(st_mem(c, s, xp, MEM_SCRATCH, 0, st_take(s, dnnl_memory_desc_get_size(xp)), NULL, &mx));
+        TRY(st_reorder(c, s, &x_user, m_user, xp, mx));
+    }
+    if (b)
+        TRY(st_mem(c, s, &b_md, MEM_FIXED, 0, 0, b->data, &mb));
+    bool y_direct = same_bytes(yp, &y_user);
+    if (y_direct)
+        TRY(st_mem(c, s, yp, MEM_OUT, 0, 0, NULL, &my));
+    else
+        TRY(st_mem(c, s, yp, MEM_SCRATCH, 0, st_take(s, dnnl_memory_desc_get_size(yp)), NULL, &my));
+    nn_exec *e;
+    TRY(st_prim(c, s, pd, &e));
+    ex_arg(e, DNNL_ARG_SRC, mx);
+    ex_arg(e, DNNL_ARG_WEIGHTS, mw);
+    if (mb)
+        ex_arg(e, DNNL_ARG_BIAS, mb);
+    ex_arg(e, DNNL_ARG_DST, my);
+    TRY(q_zp_args(c, q, e, rt));
+    if (!y_direct) {
+        TRY(st_mem(c, s, &y_user, MEM_OUT, 0, 0, NULL, &m_user));
+        TRY(st_reorder(c, s, yp, my, &y_user, m_user));
+    }
+    st_finish(c, s);
+    return 0;
+}
+
+/* The operands of node c from the op's layout base: QLinearMatMul takes a fused int32 bias as input 8
+ * (FG_ATTR_BIAS), and a fused activation (FG_ATTR_ACT relu or clip) narrows the output range to the
+ * quantized bounds, which needs a constant output scale and zero point. */
+static int q_node_io(fg_kctx *c, const q_io *base, q_io *io) {
+    *io = *base;
+    if (io->qlinear && !io->conv && fg_attr_i(c->node, FG_ATTR_BIAS, 0))
+        io->b = 8;
+    fg_dtype ydt = io->qlinear ? c->in[io->yz]->dtype : FG_I32;
+    io->lo = ydt == FG_U8 ? 0 : -128;
+    io->hi = ydt == FG_U8 ? 255 : 127;
+    const char *act = fg_attr_s(c->node, FG_ATTR_ACT, NULL);
+    if (!act)
+        return 0;
+    bool relu = strcmp(act, "relu") == 0, clip = strcmp(act, "clip") == 0;
+    if (!io->qlinear || (!relu && !clip))
+        return FG_KERR(c, FG_EUNSUPPORTED, "fused activation '%s'", act);
+    const fg_tensor *ys = c->in[io->ys], *yz = c->in[io->yz];
+    if (!is_const(ys) || !is_const(yz) || fg_tensor_numel(ys) != 1 || fg_tensor_numel(yz) != 1 || !q_is8(ydt))
+        return FG_KERR(c, FG_EUNSUPPORTED, "a fused activation needs constant per-tensor output parameters");
+    /* the activation's bounds quantized like the output: Q is monotonic, so clamping Q(y) to Q(lo), Q(hi)
+     * is Q(clamp(y, lo, hi)) */
+    float s = q_scale(ys, 0), z = (float)q_zp(yz, 0);
+    float lo = relu ? 0.f : fg_attr_f(c->node, FG_ATTR_ALPHA, -INFINITY);
+    float hi = relu ? INFINITY : fg_attr_f(c->node, FG_ATTR_BETA, INFINITY);
+    int32_t qlo = fg_quant_sat(rintf(lo / s) + z, io->lo, io->hi);
+    int32_t qhi = fg_quant_sat(rintf(hi / s) + z, io->lo, io->hi);
+    io->lo = qlo;
+    io->hi = qhi > qlo ? qhi : qlo;
+    io->act = true;
+    return 0;
+}
+
+static int q_infer(fg_kctx *c, const q_io *base) {
+    mm_shape sh;
+    conv_geom g;
+    q_io io;
+    TRY(q_node_io(c, base, &io));
+    return q_geom(c, &io, &sh, &g);
+}
+
+static int q_prepare(fg_kctx *c, const q_io *base) {
+    q_state *q = fg_xcalloc(1, sizeof *q);
+    c->state = q; /* attached at once: the planner releases it on any error */
+    TRY(q_node_io(c, base, &q->io));
+    const q_io *io = &q->io;
+    TRY(q_geom(c, io, &q->sh, &q->g));
+    nn_state *s = &q->nn;
+    if (fg_tensor_numel(c->out[0]) == 0) {
+        s->empty = 1;
+        return 0;
+    }
+    s->use_c = 1;
+    c->scratch_len = q_c_scratch(io, &q->sh, &q->g);
+    bool empty_k = io->conv ? fg_tensor_numel(c->in[io->w]) == 0 || fg_tensor_numel(c->in[io->x]) == 0 : q->sh.K == 0;
+    if (empty_k || !q_dnnl_ok(c, q))
+        return 0;
+    int64_t macs = io->conv ? fg_tensor_numel(c->out[0]) * fg_tensor_numel(c->in[io->w]) / q->g.co
+                            : fg_tensor_numel(c->out[0]) * q->sh.K;
+    int prev = st_single_begin(c, s, macs);
+    int rc = io->conv ? q_conv_build(c, q) : q_mm_build(c, q);
+    st_single_end(s, prev);
+    if (rc < 0)
+        return rc;
+    if (rc == 0)
+        s->use_c = 0; /* st_finish set the scratch oneDNN needs */
+    return 0;
+}
+
+static int q_run(fg_kctx *c) {
+    q_state *q = c->state;
+    if (q->nn.empty)
+        return 0;
+    if (!q->nn.use_c)
+        return st_exec(c, &q->nn);
+    if (q->io.conv)
+        q_conv_c(c, &q->io, &q->g);
+    else
+        q_matmul_c(c, &q->io, &q->sh);
+    return 0;
+}
+
+static int infer_mmi(fg_kctx *c) { return q_infer(c, &q_io_mmi); }
+static int prepare_mmi(fg_kctx *c) { return q_prepare(c, &q_io_mmi); }
+static int infer_convi(fg_kctx *c) { return q_infer(c, &q_io_convi); }
+static int prepare_convi(fg_kctx *c) { return q_prepare(c, &q_io_convi); }
+static int infer_qmm(fg_kctx *c) { return q_infer(c, &q_io_qmm); }
+static int prepare_qmm(fg_kctx *c) { return q_prepare(c, &q_io_qmm); }
+static int infer_qconv(fg_kctx *c) { return q_infer(c, &q_io_qconv); }
+static int prepare_qconv(fg_kctx *c) { return q_prepare(c, &q_io_qconv); }
 
 /* ------------------------------------------------------------------------------------------------------
  * Pooling
@@ -2328,5 +3061,9 @@ const fg_op_def fg_ops_nn[] = {
     {.type = "GlobalMaxPool", .infer = infer_global_pool, .run = run_gmp},
     {.type = "BatchNormalization", .infer = infer_bn, .prepare = prepare_bn, .run = run_bn, .release = st_free},
     {.type = "LRN", .infer = infer_lrn, .run = run_lrn},
+    {.type = "MatMulInteger", .infer = infer_mmi, .prepare = prepare_mmi, .run = q_run, .release = st_free},
+    {.type = "ConvInteger", .infer = infer_convi, .prepare = prepare_convi, .run = q_run, .release = st_free},
+    {.type = "QLinearMatMul", .infer = infer_qmm, .prepare = prepare_qmm, .run = q_run, .release = st_free},
+    {.type = "QLinearConv", .infer = infer_qconv, .prepare = prepare_qconv, .run = q_run, .release = st_free},
     {0},
 };

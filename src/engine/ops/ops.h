@@ -63,12 +63,18 @@ enum {
  *   attribute "_fg_residual" (int k): input k is a tensor added to the result (its shape broadcasts
  *                                 to the output's; usually equal, as in residual connections);
  *   attribute "_fg_act" (string): "relu", "leaky_relu" (_fg_alpha), "clip" (_fg_alpha = min,
- *                                 _fg_beta = max), "sigmoid", "tanh", "gelu_erf", applied last. */
+ *                                 _fg_beta = max), "sigmoid", "tanh", "gelu_erf", applied last.
+ * QLinearConv and QLinearMatMul (not FG_OP_POSTOPS: their result is int8) take "_fg_bias" (an int32 [N]
+ * input 8 of QLinearMatMul) and "_fg_act" relu/clip from the QDQ fusion (fuse.c, fg_graph_fuse_qdq). */
 #define FG_ATTR_BIAS "_fg_bias"
 #define FG_ATTR_RESIDUAL "_fg_residual"
 #define FG_ATTR_ACT "_fg_act"
 #define FG_ATTR_ALPHA "_fg_alpha"
 #define FG_ATTR_BETA "_fg_beta"
+
+/* Attribute "_fg_qref" (int 1) on an int8 product (MatMulInteger, ConvInteger, QLinearMatMul,
+ * QLinearConv) makes it run the C reference loops instead of oneDNN: the tests compare the two. */
+#define FG_ATTR_QREF "_fg_qref"
 
 typedef struct fg_op_def {
     const char *type;
@@ -96,6 +102,7 @@ extern const fg_op_def fg_ops_elementwise[];
 extern const fg_op_def fg_ops_reduce[];
 extern const fg_op_def fg_ops_shape[];
 extern const fg_op_def fg_ops_nn[];
+extern const fg_op_def fg_ops_quant[];
 
 /* ---- helpers for kernels ---- */
 
@@ -139,6 +146,14 @@ void fg_strides(const fg_tensor *t, int64_t *strides);
 /* Shorthand for errors that name the node. */
 #define FG_KERR(c, code, ...) fg_kerr((c), (code), __VA_ARGS__)
 int fg_kerr(fg_kctx *c, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Saturates an already rounded value v to [lo, hi] as the quantizing ops do; NaN, which ONNX leaves
+ * undefined, gives lo. Callers round first (rintf: half to even, as ONNX's reference). */
+static inline int32_t fg_quant_sat(float v, int32_t lo, int32_t hi) {
+    v = v > (float)lo ? v : (float)lo; /* false for NaN too */
+    v = v < (float)hi ? v : (float)hi;
+    return (int32_t)v;
+}
 
 /* Checks input i is present with one of the allowed dtypes (terminated by 0). */
 int fg_check_dtype(fg_kctx *c, int i, const fg_dtype *allowed);
