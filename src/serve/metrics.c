@@ -384,22 +384,28 @@ static void put_escaped(writer *w, const char *s, int quote) {
     put(w, run, (size_t)(s - run));
 }
 
-/* name{l1="v1",...[,le="bound"]} */
+/* name{l1="v1",...[,le="bound"]}. Labels whose value is empty are left out: to Prometheus an empty label
+ * is no label, and leaving it out keeps optional labels (the A/B `variant` of versions in no test) from
+ * changing the exposition of series that do not use them. */
 static void put_series_name(writer *w, const fg_metric *m, const char *suffix, const char *le) {
     const fg_metric_family *f = m->fam;
     puts_(w, f->name);
     puts_(w, suffix);
-    if (f->n_labels == 0 && !le) return;
+    size_t shown = 0;
+    for (size_t i = 0; i < f->n_labels; i++) shown += m->values[i][0] != 0;
+    if (shown == 0 && !le) return;
     puts_(w, "{");
+    size_t k = 0;
     for (size_t i = 0; i < f->n_labels; i++) {
-        if (i) puts_(w, ",");
+        if (!m->values[i][0]) continue;
+        if (k++) puts_(w, ",");
         puts_(w, f->labels[i]);
         puts_(w, "=\"");
         put_escaped(w, m->values[i], 1);
         puts_(w, "\"");
     }
     if (le) {
-        if (f->n_labels) puts_(w, ",");
+        if (shown) puts_(w, ",");
         puts_(w, "le=\"");
         puts_(w, le);
         puts_(w, "\"");

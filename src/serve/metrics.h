@@ -110,7 +110,9 @@ int fg_metrics_add_collector(fg_metrics *r, void (*collect_cb)(void *ctx), void 
 
 /* Appends the Prometheus text exposition (format 0.0.4) of every family in r to b: # HELP and # TYPE
  * lines, one line per series, histograms as cumulative _bucket{le=...} lines ending with +Inf, then
- * _sum and _count (_count equals the +Inf bucket). Label values are escaped (\\, \", \n), as is help
+ * _sum and _count (_count equals the +Inf bucket). A label whose value is "" is left out (Prometheus reads an
+ * empty label as no label; optional labels such as the A/B `variant` thus change nothing where unused).
+ * Label values are escaped (\\, \", \n), as is help
  * (\\, \n). Returns 0, or FG_ENOMEM when growing b fails (b keeps what was written; the caller still
  * frees it). Safe to call concurrently with recording and with itself. */
 int fg_metrics_write(fg_metrics *r, fg_metrics_buf *b);

@@ -480,9 +480,13 @@ static int warmup(fg_repo_version *v, const fg_model_config *c, const settings *
 
 
 static int make_series(fg_repo *r, fg_repo_version *v, fg_err *e) {
-    const char *lv[] = {v->model_name, v->vstr};
+    /* the variant is a property of the version: a configured, bounded set of values, and one per version,
+     * so no series is split by it */
+    const char *var = r->o.variant_of ? r->o.variant_of(r->o.variant_ctx, v->model_name, v->version) : "";
+    v->variant = var ? var : "";
+    const char *lv[] = {v->model_name, v->vstr, v->variant};
     for (int i = 0; i < FG_OUT_N; i++) {
-        const char *l4[] = {v->model_name, v->vstr, outcome_names[i], outcome_status[i]};
+        const char *l4[] = {v->model_name, v->vstr, v->variant, outcome_names[i], outcome_status[i]};
         if (!(v->requests[i] = fg_metrics_series(r->f_req, l4, e)))
             return -1;
     }
@@ -501,7 +505,7 @@ static int make_series(fg_repo *r, fg_repo_version *v, fg_err *e) {
     const char *q[3] = {"50", "95", "99"};
     fg_metric **w[3] = {&v->w_p50, &v->w_p95, &v->w_p99};
     for (int i = 0; i < 3; i++) {
-        const char *l3[] = {v->model_name, v->vstr, q[i]};
+        const char *l3[] = {v->model_name, v->vstr, v->variant, q[i]};
         if (!(*w[i] = fg_metrics_series(r->f_wlat, l3, e)))
             return -1;
     }
@@ -533,7 +537,7 @@ static int make_series(fg_repo *r, fg_repo_version *v, fg_err *e) {
     for (int i = 0; i < v->n_instances; i++) {
         char idx[16];
         snprintf(idx, sizeof idx, "%d", i);
-        const char *l3[] = {v->model_name, v->vstr, idx};
+        const char *l3[] = {v->model_name, v->vstr, v->variant, idx};
         if (!(v->busy[i] = fg_metrics_series(r->f_busy, l3, e)))
             return -1;
     }
@@ -1321,41 +1325,42 @@ void fg_repo_control(fg_repo *r, fg_repo_op op, const char *name, size_t len, fg
 
 static int register_families(fg_repo *r, fg_err *e) {
     fg_metrics *g = r->o.metrics;
-    const char *l2[] = {"model", "version"};
-    const char *l4[] = {"model", "version", "outcome", "status"};
-    const char *lq[] = {"model", "version", "percentile"};
-    const char *li[] = {"model", "version", "engine_instance"};
+    /* `variant` is empty (and so left out of the exposition) for versions in no A/B test */
+    const char *l2[] = {"model", "version", "variant"};
+    const char *l4[] = {"model", "version", "variant", "outcome", "status"};
+    const char *lq[] = {"model", "version", "variant", "percentile"};
+    const char *li[] = {"model", "version", "variant", "engine_instance"};
     const double *lb = FG_METRICS_LATENCY_BUCKETS, *bb = FG_METRICS_BATCH_BUCKETS;
     size_t nlb = FG_METRICS_N_LATENCY_BUCKETS, nbb = FG_METRICS_N_BATCH_BUCKETS;
-    r->f_req = fg_metrics_counter(g, "frugal_requests_total", "Infer requests by outcome and HTTP status.", l4, 4, e);
+    r->f_req = fg_metrics_counter(g, "frugal_requests_total", "Infer requests by outcome and HTTP status.", l4, 5, e);
     r->f_dur = fg_metrics_histogram(g, "frugal_request_duration_seconds",
                                     "Infer request time from decoded to answered (queue + compute + encode), seconds.",
-                                    l2, 2, lb, nlb, e);
+                                    l2, 3, lb, nlb, e);
     r->f_qdur = fg_metrics_histogram(g, "frugal_queue_duration_seconds",
-                                     "Time requests waited in the batcher's queue, seconds.", l2, 2, lb, nlb, e);
+                                     "Time requests waited in the batcher's queue, seconds.", l2, 3, lb, nlb, e);
     r->f_cdur = fg_metrics_histogram(g, "frugal_compute_duration_seconds",
-                                     "Compute time of the batch each request ran in, seconds.", l2, 2, lb, nlb, e);
-    r->f_bitems = fg_metrics_histogram(g, "frugal_batch_size", "Items (rows) per executed batch.", l2, 2, bb, nbb, e);
+                                     "Compute time of the batch each request ran in, seconds.", l2, 3, lb, nlb, e);
+    r->f_bitems = fg_metrics_histogram(g, "frugal_batch_size", "Items (rows) per executed batch.", l2, 3, bb, nbb, e);
     r->f_breq = fg_metrics_histogram(g, "frugal_batch_requests", "Requests (or parts of split requests) per batch.",
-                                     l2, 2, bb, nbb, e);
-    r->f_batches = fg_metrics_counter(g, "frugal_batches_total", "Batches executed.", l2, 2, e);
-    r->f_items = fg_metrics_counter(g, "frugal_batch_items_total", "Items executed in batches.", l2, 2, e);
+                                     l2, 3, bb, nbb, e);
+    r->f_batches = fg_metrics_counter(g, "frugal_batches_total", "Batches executed.", l2, 3, e);
+    r->f_items = fg_metrics_counter(g, "frugal_batch_items_total", "Items executed in batches.", l2, 3, e);
     r->f_cap = fg_metrics_counter(g, "frugal_batch_capacity_items_total",
-                                  "max_batch_size summed over batches (batch efficiency = items / capacity).", l2, 2, e);
-    r->f_qdepth = fg_metrics_gauge(g, "frugal_queue_depth", "Requests waiting in the queue.", l2, 2, e);
+                                  "max_batch_size summed over batches (batch efficiency = items / capacity).", l2, 3, e);
+    r->f_qdepth = fg_metrics_gauge(g, "frugal_queue_depth", "Requests waiting in the queue.", l2, 3, e);
     r->f_inflight = fg_metrics_gauge(g, "frugal_inflight_requests",
-                                     "Requests admitted and not yet answered (queued or running).", l2, 2, e);
+                                     "Requests admitted and not yet answered (queued or running).", l2, 3, e);
     r->f_busy = fg_metrics_counter(g, "frugal_instance_busy_seconds_total", "Seconds each model instance spent computing.",
-                                   li, 3, e);
+                                   li, 4, e);
     r->f_wlat = fg_metrics_gauge(g, "frugal_window_latency_seconds",
-                                 "Request latency percentile over the rolling window.", lq, 3, e);
-    r->f_wrps = fg_metrics_gauge(g, "frugal_window_throughput_rps", "Requests per second over the rolling window.", l2, 2, e);
+                                 "Request latency percentile over the rolling window.", lq, 4, e);
+    r->f_wrps = fg_metrics_gauge(g, "frugal_window_throughput_rps", "Requests per second over the rolling window.", l2, 3, e);
     r->f_werr = fg_metrics_gauge(g, "frugal_window_error_ratio", "Failed share of requests over the rolling window.", l2,
-                                 2, e);
+                                 3, e);
     r->f_weff = fg_metrics_gauge(g, "frugal_window_batch_efficiency",
-                                 "Items per batch / max_batch_size over the rolling window.", l2, 2, e);
+                                 "Items per batch / max_batch_size over the rolling window.", l2, 3, e);
     r->f_widle = fg_metrics_gauge(g, "frugal_window_idle_share",
-                                  "Share of instance time not computing over the rolling window.", l2, 2, e);
+                                  "Share of instance time not computing over the rolling window.", l2, 3, e);
     fg_metric_family *sc = fg_metrics_gauge(g, "frugal_window_cost_per_1k_requests_usd",
                                             "Machine cost per 1000 requests over the rolling window (all models).",
                                             NULL, 0, e);
@@ -1498,6 +1503,30 @@ int fg_repo_stats_json(fg_repo *r, fg_v2_buf *out) {
     pthread_rwlock_unlock(&r->lock);
     rc |= fg_v2_buf_puts(out, "]}");
     return rc ? FG_ENOMEM : 0;
+}
+
+int fg_repo_busy(fg_repo *r, const char *name, int64_t version, double *window_s, double *busy_s,
+                 uint64_t *requests, double *busy_all_s) {
+    fg_kpi *ks[MAX_LISTED];
+    fg_repo_version *vs[MAX_LISTED];
+    int n_inst, why = 0;
+    uint64_t now = fg_now_ns();
+    *busy_s = 0;
+    *requests = 0;
+    pthread_rwlock_rdlock(&r->lock);
+    size_t n = collect_kpis(r, ks, vs, MAX_LISTED, &n_inst);
+    fg_kpi_snap s;
+    fg_kpi_snapshot_many(ks, n, now, 0, n_inst, &s);
+    *window_s = s.window_s;
+    *busy_all_s = s.busy_s;
+    fg_repo_version *v = fg_repo_find(r, name, strlen(name), version, &why);
+    if (v) {
+        fg_kpi_snapshot(v->kpi, now, 0, v->n_instances, &s);
+        *busy_s = s.busy_s;
+        *requests = s.requests;
+    }
+    pthread_rwlock_unlock(&r->lock);
+    return v ? 0 : FG_ENOTFOUND;
 }
 
 void fg_repo_print_kpis(fg_repo *r, FILE *f) {

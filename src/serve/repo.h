@@ -90,6 +90,10 @@ typedef struct fg_repo_opts {
     fg_cache *cache;        /* response cache (NULL: none); purged per model on unload and version switch */
     int cache_by_default;   /* cache models whose config does not set response_cache */
     int cache_redis;        /* a Redis level exists: its series are exported (else they would read 0/0) */
+    /* A/B tests: the `variant` label value of a version's series ("" = none, left out of the exposition),
+     * asked once per version load; NULL = no variants. The returned string must outlive the repo. */
+    const char *(*variant_of)(void *ctx, const char *model, int64_t version);
+    void *variant_ctx;
 } fg_repo_opts;
 
 typedef struct fg_repo fg_repo;
@@ -102,6 +106,7 @@ typedef struct fg_repo_version {
     const char *model_name;
     int64_t version;
     char vstr[24];           /* version as text */
+    const char *variant;     /* A/B variant label of every series of this version ("" = none) */
     fg_model *model;
     size_t n_in, n_out;
     fg_tensor_info in[FG_SCHED_MAX_IO], out[FG_SCHED_MAX_IO];         /* the model's, graph order */
@@ -203,6 +208,13 @@ void fg_repo_counts(fg_repo *r, size_t *n_models, size_t *n_versions);
  * frees with fg_v2_buf_free): {"window_s":..., "server":{...}, "models":[{"name","version",...}]}.
  * The cost figures use opts.price_per_hour. Returns 0 or FG_ENOMEM. */
 int fg_repo_stats_json(fg_repo *r, fg_v2_buf *out);
+
+/* Busy-time figures for cost attribution (A/B cost per 1k): the KPI window covered, the busy seconds of
+ * model name's version `version` (0 = latest) and its requests in the window, and the busy seconds of
+ * every loaded version. Takes the read lock itself. Returns 0, or FG_ENOTFOUND when the version is not
+ * loaded (the figures are then 0 except *busy_all_s and *window_s). */
+int fg_repo_busy(fg_repo *r, const char *name, int64_t version, double *window_s, double *busy_s,
+                 uint64_t *requests, double *busy_all_s);
 
 /* Prints the KPI table (one row per loaded version, then "all") to f. */
 void fg_repo_print_kpis(fg_repo *r, FILE *f);

@@ -18,6 +18,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "frugal/engine.h"
+#include "serve/abtest.h"
 #include "serve/metrics.h"
 #include "serve/cache.h"
 #include "serve/net.h"
@@ -73,6 +74,16 @@ static void serve_usage(FILE *f) {
             "  --admin-token TOKEN      lets non-loopback callers load, unload and purge with\n"
             "                           'Authorization: Bearer TOKEN' (default: loopback only); also read\n"
             "                           from the environment variable FRUGAL_ADMIN_TOKEN\n"
+            "  --abtest NAME=[VAR@]TARGET:WEIGHT,...\n"
+            "                           A/B test: requests to model NAME without a version are routed to\n"
+            "                           variants by weight; TARGET is a version of NAME (variant 'vN'), a\n"
+            "                           model M or M/N; the first variant is the control (repeatable)\n"
+            "  --abtest-header H        sticky routing header (default x-user-id; else the request id)\n"
+            "  --abtest-margin X        roll back a variant whose accuracy is significantly (p < 0.05)\n"
+            "                           lower than the control's by more than X (default 0.02)\n"
+            "  --abtest-min-feedback N  feedbacks each side needs before that test (default 30)\n"
+            "  --abtest-slo-p99-ms MS   roll back a variant whose p99 stays over MS (default 0 = off)\n"
+            "  --abtest-slo-secs S      ... for S seconds (default 60)\n"
             "  -h, --help               this help\n"
             "\nexit status: 0 after a clean shutdown, 1 on error (one line on stderr), 2 on bad usage\n");
 }
@@ -117,6 +128,10 @@ typedef struct server {
     fg_redis *redis;          /* shared second level; NULL: none */
     fg_metrics *metrics;
     fg_v2_buf server_meta;
+    fg_abset *ab;             /* A/B tests; NULL: none */
+    double price_per_hour;
+    uint64_t id_seed;         /* generated request ids (A/B routing without a key) */
+    atomic_uint_fast64_t id_next;
 } server;
 
 typedef struct job {
@@ -132,6 +147,9 @@ typedef struct job {
     int raw;                  /* the response bytes go into the cache under raw_key */
     fg_cache_key raw_key;
     uint64_t lookup_t0;
+    fg_ab *ab;                /* the A/B test that routed this request; NULL: none */
+    int ab_var;
+    char gen_id[40];          /* id generated for a request that named none (A/B feedback needs one) */
 } job;
 
 static uint64_t now_ms(void) { return fg_now_ns() / 1000000u; }
@@ -172,6 +190,33 @@ static void infer_error(fg_repo_version *v, uint64_t t0, fg_net_resp *resp, int 
 static void job_free(job *j) {
     fg_v2_request_free(&j->r);
     free(j);
+}
+
+/* The id an A/B-routed request is known by for feedback: its own, or the generated one. */
+static const char *job_id(const job *j) { return j->r.id ? j->r.id : j->gen_id; }
+
+/* Counts a failed A/B-routed request in its variant's window (no prediction). */
+static void ab_fail(job *j) {
+    if (j->ab) {
+        uint64_t now = fg_now_ns();
+        fg_ab_record(j->ab, j->ab_var, now, now - j->t0, 0, NULL, 0, -1);
+    }
+}
+
+/* The predicted class: argmax of the first row of a float output; -1 when t is not FP32 or empty. */
+static int64_t argmax_first_row(const fg_tensor *t) {
+    if (t->dtype != FG_F32 || !t->data)
+        return -1;
+    int64_t total = 1;
+    for (int i = 0; i < t->rank; i++)
+        total *= t->dims[i];
+    int64_t row = t->rank >= 2 && t->dims[0] > 0 ? total / t->dims[0] : total;
+    const float *x = t->data;
+    int64_t best = -1;
+    for (int64_t i = 0; i < row; i++)
+        if (best < 0 || x[i] > x[best])
+            best = i;
+    return best;
 }
 
 /* Raw entries: the exact bytes of a request body answer with the exact bytes of its response (the same
@@ -269,6 +314,7 @@ static int respond_outputs(job *j, fg_repo_version *v, const char *const *names,
     int rc = 0;
     if (fg_v2_encode_response(&b, v->model_name, v->vstr, j->r.id, outs, n, &json_len, &e) < 0) {
         fg_error("serve: encoding the response of '%s' failed: %s", v->model_name, e.msg);
+        ab_fail(j);
         infer_error(v, j->t0, j->resp, e.code == FG_ENOMEM ? FG_OUT_UNAVAILABLE : FG_OUT_ERROR, e.msg);
         rc = -1;
     } else {
@@ -277,8 +323,18 @@ static int respond_outputs(job *j, fg_repo_version *v, const char *const *names,
         fg_metric_inc(v->requests[FG_OUT_SUCCESS]);
         fg_kpi_request(v->kpi, now, now - j->t0, 1);
         char num[32];
-        fg_http_header h[2];
+        fg_http_header h[4];
         size_t nh = 0;
+        if (j->ab) {
+            /* recorded before the answer leaves, so feedback sent right after it finds the prediction */
+            const char *id = job_id(j);
+            int64_t pred = n_ts > 0 && strcmp(names[0], v->out[0].name) == 0 ? argmax_first_row(&ts[0]) : -1;
+            fg_ab_record(j->ab, j->ab_var, now, now - j->t0, 1, id, strlen(id), pred);
+            const char *vn = fg_ab_variant(j->ab, (size_t)j->ab_var)->name;
+            static const char vh[] = "X-Frugal-Variant", ih[] = "X-Frugal-Request-Id";
+            h[nh++] = (fg_http_header){{vh, sizeof vh - 1}, {vn, strlen(vn)}};
+            h[nh++] = (fg_http_header){{ih, sizeof ih - 1}, {id, strlen(id)}};
+        }
         if (json_len < b.len) {
             int nl = snprintf(num, sizeof num, "%zu", json_len);
             static const char hname[] = "Inference-Header-Content-Length";
@@ -355,6 +411,7 @@ static void done_cb(void *user, int status, const fg_tensor *out, size_t n_out, 
         if (oc == FG_OUT_ERROR)
             fg_error("serve: model '%s' version %s failed: %s", v->model_name, v->vstr,
                      msg ? msg : fg_sched_strerror(status));
+        ab_fail(j);
         infer_error(v, j->t0, j->resp, oc, msg ? msg : fg_sched_strerror(status));
         job_free(j);
         return;
@@ -525,12 +582,23 @@ static void infer(server *s, fg_repo *repo, const fg_net_request *req, fg_net_re
     j->s = s;
     j->resp = resp;
     j->t0 = t0;
+    j->ab_var = -1;
+    /* A/B routing: a request without a version to a tested name goes to a variant, sticky by the
+     * configured header when it is there (else by its id, once decoded) */
+    j->ab = version == 0 ? fg_abset_find(s->ab, name, nl) : NULL;
+    if (j->ab) {
+        const fg_http_slice *uh = find_header(req, fg_ab_header(j->ab));
+        if (uh && uh->len)
+            j->ab_var = fg_ab_route(j->ab, fg_ab_hash(uh->ptr, uh->len));
+    }
     fg_err e = {0};
     int why = 0;
     fg_repo_version *v, *raw_v = NULL;
     int64_t raw_version = 0;
     int try_cache = 0;
-    if (s->cache) { /* a body seen before is answered before it is even decoded */
+    /* a body seen before is answered before it is even decoded; A/B-routed requests skip the cache so
+     * each variant's latency and predictions are its own model's */
+    if (s->cache && !j->ab) {
         fg_repo_rdlock(repo);
         v = raw_v = fg_repo_find(repo, name, nl, version, &why);
         raw_version = v ? v->version : 0;
@@ -545,12 +613,28 @@ static void infer(server *s, fg_repo *repo, const fg_net_request *req, fg_net_re
     }
     /* decoded before the lock: a large JSON body takes milliseconds */
     int rc = fg_v2_decode_request(req->body ? req->body : "", req->body_len, hdr_len, &j->r, &e);
+    if (j->ab) {
+        if (!j->r.id) { /* feedback needs an id: the answer's X-Frugal-Request-Id names this one */
+            uint64_t n = atomic_fetch_add_explicit(&s->id_next, 1, memory_order_relaxed);
+            uint64_t x = fg_ab_hash(&n, sizeof n) ^ s->id_seed;
+            snprintf(j->gen_id, sizeof j->gen_id, "frugal-%016llx", (unsigned long long)x);
+        }
+        if (j->ab_var < 0) {
+            const char *id = job_id(j);
+            j->ab_var = fg_ab_route(j->ab, fg_ab_hash(id, strlen(id)));
+        }
+        const fg_ab_variant_spec *vs = fg_ab_variant(j->ab, (size_t)j->ab_var);
+        name = vs->model;
+        nl = strlen(vs->model);
+        version = vs->version;
+    }
     fg_repo_rdlock(repo);
     v = fg_repo_find(repo, name, nl, version, &why);
     if (v != raw_v || (v && v->version != raw_version)) /* switched meanwhile: the raw key names another */
         j->raw = 0;
     if (!v) {
         fg_repo_unlock(repo);
+        ab_fail(j);
         not_found(resp, why, name, nl, version);
         job_free(j);
         return;
@@ -615,6 +699,7 @@ static void infer(server *s, fg_repo *repo, const fg_net_request *req, fg_net_re
         count_error(v, t0, outcome);
     fg_repo_unlock(repo);
     if (rc < 0) {
+        ab_fail(j);
         respond_error(resp, http_status(outcome), e.msg);
         job_free(j);
     }
@@ -685,6 +770,77 @@ static int64_t take_version(fg_http_slice *rest) {
     return v;
 }
 
+/* Answers with the A/B report of t: the test's figures, and each variant's cost per 1k requests by its
+ * version's share of the server's busy time (fg_ab_cost_per_1k). */
+static void abtest_report(server *s, fg_repo *repo, fg_ab *t, fg_net_resp *resp) {
+    fg_ab_cost costs[FG_AB_MAX_VARIANTS];
+    for (size_t i = 0; i < fg_ab_n(t); i++) {
+        const fg_ab_variant_spec *vs = fg_ab_variant(t, i);
+        double win = 0, busy = 0, all = 0;
+        uint64_t reqs = 0;
+        fg_repo_busy(repo, vs->model, vs->version, &win, &busy, &reqs, &all);
+        costs[i].cost_per_1k_usd = fg_ab_cost_per_1k(s->price_per_hour, win, busy, all, reqs);
+    }
+    fg_v2_buf b = {0};
+    if (fg_ab_json(t, fg_now_ns(), costs, &b) < 0)
+        respond_error(resp, 503, "out of memory");
+    else
+        respond_json(resp, b.ptr, b.len);
+    fg_v2_buf_free(&b);
+}
+
+/* GET/POST /v2/models/{m}/abtest (report; weights or promotion, a management call) and POST
+ * /v2/models/{m}/feedback. */
+static void abtest_route(server *s, fg_repo *repo, const fg_net_request *req, fg_net_resp *resp, const char *name,
+                         size_t nl, int feedback) {
+    fg_ab *t = fg_abset_find(s->ab, name, nl);
+    if (!t) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "model '%.*s' has no A/B test (start the server with --abtest %.*s=...)",
+                 (int)(nl > 100 ? 100 : nl), name, (int)(nl > 100 ? 100 : nl), name);
+        respond_error(resp, 404, msg);
+        return;
+    }
+    int get = req->method_id == FG_HTTP_GET || req->method_id == FG_HTTP_HEAD;
+    int post = req->method_id == FG_HTTP_POST;
+    fg_err e = {0};
+    if (feedback) {
+        if (!post) {
+            respond_error(resp, 405, "method not allowed: feedback takes POST");
+            return;
+        }
+        int var = -1;
+        int rc = fg_ab_feedback_json(t, req->body, req->body_len, &var, &e);
+        if (rc < 0) {
+            respond_error(resp, rc == FG_ENOTFOUND ? 404 : rc == FG_EFULL ? 409 : rc == FG_ENOMEM ? 503 : 400, e.msg);
+            return;
+        }
+        fg_v2_buf b = {0};
+        if (fg_v2_buf_puts(&b, "{\"recorded\":true,\"variant\":") < 0 ||
+            fg_v2_buf_append_json_str(&b, fg_ab_variant(t, (size_t)var)->name) < 0 || fg_v2_buf_puts(&b, "}") < 0)
+            respond_error(resp, 503, "out of memory");
+        else
+            respond_json(resp, b.ptr, b.len);
+        fg_v2_buf_free(&b);
+        return;
+    }
+    if (get) {
+        abtest_report(s, repo, t, resp);
+        return;
+    }
+    if (!post) {
+        respond_error(resp, 405, "method not allowed: abtest takes GET or POST");
+        return;
+    }
+    if (!management_allowed(s, req, resp))
+        return;
+    if (fg_ab_apply_json(t, req->body, req->body_len, &e) < 0) {
+        respond_error(resp, e.code == FG_ENOMEM ? 503 : 400, e.msg);
+        return;
+    }
+    abtest_report(s, repo, t, resp);
+}
+
 static void model_route(server *s, fg_repo *repo, const fg_net_request *req, fg_net_resp *resp, fg_http_slice p) {
     int get = req->method_id == FG_HTTP_GET || req->method_id == FG_HTTP_HEAD;
     int post = req->method_id == FG_HTTP_POST;
@@ -696,6 +852,13 @@ static void model_route(server *s, fg_repo *repo, const fg_net_request *req, fg_
     int64_t version = take_version(&rest);
     if (version < 0) {
         respond_error(resp, 404, "bad model version in path (versions are positive integers)");
+        return;
+    }
+    if (slice_is(rest, "/abtest") || slice_is(rest, "/feedback")) {
+        if (version > 0)
+            respond_error(resp, 404, "A/B tests belong to a model, not a version: drop /versions/N");
+        else
+            abtest_route(s, repo, req, resp, name, nl, slice_is(rest, "/feedback"));
         return;
     }
     if (slice_is(rest, "/cache/purge")) {
@@ -852,6 +1015,33 @@ static int parse_sizes(const char *s, fg_repo_overrides *o) {
     return o->n_preferred ? 0 : -1;
 }
 
+/* The `variant` metric label of a version (repo.h variant_of). */
+static const char *variant_of_cb(void *ctx, const char *model, int64_t version) {
+    return fg_abset_variant_of(ctx, model, version);
+}
+
+/* Every A/B variant must name a loaded model version: a test that would answer 404 for a share of its
+ * traffic is a configuration error, found at start. */
+static int check_ab_targets(fg_abset *ab, fg_repo *repo, fg_err *e) {
+    for (size_t i = 0; i < fg_abset_count(ab); i++) {
+        fg_ab *t = fg_abset_at(ab, i);
+        for (size_t k = 0; k < fg_ab_n(t); k++) {
+            const fg_ab_variant_spec *vs = fg_ab_variant(t, k);
+            int why = 0;
+            fg_repo_rdlock(repo);
+            fg_repo_version *v = fg_repo_find(repo, vs->model, strlen(vs->model), vs->version, &why);
+            fg_repo_unlock(repo);
+            char ver[24];
+            snprintf(ver, sizeof ver, "%lld", (long long)vs->version);
+            if (!v)
+                return fg_err_set(e, FG_ENOTFOUND,
+                                  "test '%s': variant '%s' names model '%s' version %s, which is not loaded",
+                                  fg_ab_name(t), vs->name, vs->model, vs->version ? ver : "(latest)");
+        }
+    }
+    return 0;
+}
+
 int fg_cmd_serve(int argc, char **argv) {
     static const struct option opts[] = {
         {"host", required_argument, 0, 'H'},
@@ -877,6 +1067,12 @@ int fg_cmd_serve(int argc, char **argv) {
         {"cache-admission", required_argument, 0, 'M'},
         {"cache-min-compute-us", required_argument, 0, 'U'},
         {"cache-redis", required_argument, 0, 'R'},
+        {"abtest", required_argument, 0, 1001},
+        {"abtest-header", required_argument, 0, 1002},
+        {"abtest-margin", required_argument, 0, 1003},
+        {"abtest-min-feedback", required_argument, 0, 1004},
+        {"abtest-slo-p99-ms", required_argument, 0, 1005},
+        {"abtest-slo-secs", required_argument, 0, 1006},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -890,6 +1086,9 @@ int fg_cmd_serve(int argc, char **argv) {
     long port = 8000, loops = 0, v = 0, poll_s = 0, window = 60, drain = 30;
     fg_repo_opts ro = {.overrides = fg_repo_overrides_none()};
     fg_repo_overrides *ov = &ro.overrides;
+    static fg_ab_spec ab_specs[FG_AB_MAX_TESTS]; /* static: 32 specs are too large for the stack */
+    size_t n_ab = 0;
+    fg_ab_opts abo = {.margin = 0.02, .slo_secs = 60};
     optind = 1;
     int ch, bad = 0;
     while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -959,6 +1158,42 @@ int fg_cmd_serve(int argc, char **argv) {
             }
             break;
         }
+        case 1001: {
+            fg_err pe = {0};
+            if (n_ab == FG_AB_MAX_TESTS) {
+                fprintf(stderr, "frugal serve: at most %d --abtest flags\n", FG_AB_MAX_TESTS);
+                bad = -1;
+            } else if (fg_ab_parse(optarg, &ab_specs[n_ab], &pe) < 0) {
+                fprintf(stderr, "frugal serve: %s\n", pe.msg);
+                bad = -1;
+            } else {
+                n_ab++;
+            }
+            break;
+        }
+        case 1002: abo.header = optarg; break;
+        case 1004: bad |= parse_long(optarg, "--abtest-min-feedback", 1, 1000000000L, &v), abo.min_feedback = (uint64_t)v; break;
+        case 1003:
+        case 1005:
+        case 1006: {
+            char *end;
+            errno = 0;
+            double x = strtod(optarg, &end);
+            double max = ch == 1003 ? 1 : 1e9;
+            if (errno || end == optarg || *end || !isfinite(x) || x < 0 || x > max) {
+                fprintf(stderr, "frugal serve: %s needs a number in 0..%g, got '%s'\n",
+                        ch == 1003 ? "--abtest-margin" : ch == 1005 ? "--abtest-slo-p99-ms" : "--abtest-slo-secs", max,
+                        optarg);
+                bad = -1;
+            } else if (ch == 1003) {
+                abo.margin = x;
+            } else if (ch == 1005) {
+                abo.slo_p99_ms = x;
+            } else {
+                abo.slo_secs = x;
+            }
+            break;
+        }
         case 'h': serve_usage(stdout); return 0;
         default: serve_usage(stderr); return 2;
         }
@@ -994,6 +1229,21 @@ int fg_cmd_serve(int argc, char **argv) {
         fg_v2_encode_server_metadata(&s.server_meta, FG_VERSION, &e) < 0) {
         fprintf(stderr, "frugal serve: %s\n", e.msg);
         goto out;
+    }
+    s.price_per_hour = ro.price_per_hour;
+    if (n_ab) {
+        abo.metrics = s.metrics;
+        abo.window_s = (unsigned)window;
+        if (!(s.ab = fg_abset_new(ab_specs, n_ab, &abo, &e))) {
+            fprintf(stderr, "frugal serve: --abtest: %s\n", e.msg);
+            rc = 2;
+            goto out;
+        }
+        ro.variant_of = variant_of_cb;
+        ro.variant_ctx = s.ab;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        s.id_seed = fg_ab_hash(&ts, sizeof ts) ^ fg_now_ns();
     }
     if (cache_redis && !cache_bytes) {
         fprintf(stderr, "frugal serve: --cache-redis needs --cache-bytes > 0 (the local cache is the first level)\n");
@@ -1033,6 +1283,10 @@ int fg_cmd_serve(int argc, char **argv) {
         fprintf(stderr, "frugal serve: %s\n", e.msg);
         goto out;
     }
+    if (check_ab_targets(s.ab, repo, &e) < 0) {
+        fprintf(stderr, "frugal serve: --abtest: %s\n", e.msg);
+        goto out;
+    }
     atomic_store_explicit(&s.repo, repo, memory_order_release);
     atomic_store_explicit(&s.ready, 1, memory_order_release);
     size_t n_models, n_versions;
@@ -1062,6 +1316,7 @@ out:
      * closes and may store results in Redis; a version waits for its holds (requests waiting on Redis,
      * which answers them within its timeout) before its queue stops. */
     fg_repo_close(repo, fg_now_ns() + (uint64_t)drain * 1000000000ull);
+    fg_abset_free(s.ab); /* after the repository: its last completions record into the tests */
     fg_redis_free(s.redis);
     fg_cache_free(s.cache);
     fg_metrics_free(s.metrics);

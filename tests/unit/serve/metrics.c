@@ -86,6 +86,34 @@ static void metrics_write_exact_text_for_small_registry(void **state) {
     fg_metrics_free(r);
 }
 
+/* An empty label value is no label to Prometheus: it is left out, braces included when nothing is left,
+ * so an optional label (the A/B `variant`) does not change the series that do not use it. */
+static void metrics_empty_label_values_left_out(void **state) {
+    (void)state;
+    fg_err e = {0};
+    fg_metrics *r = fg_metrics_new();
+    const char *lab[] = {"model", "version", "variant"};
+    fg_metric_family *c = fg_metrics_counter(r, "frugal_x_total", "X.", lab, 3, &e);
+    fg_metric_family *h = fg_metrics_histogram(r, "frugal_h", "H.", lab + 2, 1, FG_METRICS_BATCH_BUCKETS, 1, &e);
+    const char *v1[] = {"m", "1", ""}, *v2[] = {"m", "2", "B"}, *v3[] = {"", "", ""}, *hv[] = {""};
+    fg_metric_inc(fg_metrics_series(c, v1, &e));
+    fg_metric_inc(fg_metrics_series(c, v2, &e));
+    fg_metric_inc(fg_metrics_series(c, v3, &e));
+    fg_metric_observe(fg_metrics_series(h, hv, &e), 1);
+    fg_metrics_buf out = {0};
+    assert_int_equal(fg_metrics_write(r, &out), 0);
+    const char *want = "# HELP frugal_x_total X.\n# TYPE frugal_x_total counter\n"
+                       "frugal_x_total{model=\"m\",version=\"1\"} 1\n"
+                       "frugal_x_total{model=\"m\",version=\"2\",variant=\"B\"} 1\n"
+                       "frugal_x_total 1\n"
+                       "# HELP frugal_h H.\n# TYPE frugal_h histogram\n"
+                       "frugal_h_bucket{le=\"1\"} 1\nfrugal_h_bucket{le=\"+Inf\"} 1\n"
+                       "frugal_h_sum 1\nfrugal_h_count 1\n";
+    assert_string_equal(out.data, want);
+    fg_metrics_buf_free(&out);
+    fg_metrics_free(r);
+}
+
 static void metrics_histogram_without_labels_and_value_formats(void **state) {
     (void)state;
     fg_err e = {0};
@@ -288,6 +316,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(metrics_write_exact_text_for_small_registry),
         cmocka_unit_test(metrics_histogram_without_labels_and_value_formats),
+        cmocka_unit_test(metrics_empty_label_values_left_out),
         cmocka_unit_test(metrics_registration_rejects_bad_names_and_buckets),
         cmocka_unit_test(metrics_concurrent_recording_loses_nothing),
         cmocka_unit_test(metrics_process_metrics_present_and_sane),
