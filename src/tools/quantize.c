@@ -157,9 +157,9 @@ static void attr_int(qctx *q, Onnx__NodeProto *n, const char *name, int64_t v) {
     n->attribute = na;
 }
 
-/* a new initializer holding a copy of raw bytes */
-static const char *init(qctx *q, const char *name, int dtype, int rank, const int64_t *dims, const void *raw,
-                        size_t len) {
+/* a tensor holding a copy of raw bytes (not yet in the model) */
+static Onnx__TensorProto *tensor(qctx *q, const char *name, int dtype, int rank, const int64_t *dims, const void *raw,
+                                 size_t len) {
     Onnx__TensorProto *t = aalloc(&q->a, sizeof *t);
     onnx__tensor_proto__init(t);
     t->name = (char *)name;
@@ -173,7 +173,13 @@ static const char *init(qctx *q, const char *name, int dtype, int rank, const in
     t->raw_data.len = len;
     t->raw_data.data = aalloc(&q->a, len);
     memcpy(t->raw_data.data, raw, len);
-    push(q, (void ***)&q->inits, &q->n_inits, &q->cap_inits, t);
+    return t;
+}
+
+/* a new initializer holding a copy of raw bytes */
+static const char *init(qctx *q, const char *name, int dtype, int rank, const int64_t *dims, const void *raw,
+                        size_t len) {
+    push(q, (void ***)&q->inits, &q->n_inits, &q->cap_inits, tensor(q, name, dtype, rank, dims, raw, len));
     return name;
 }
 
@@ -263,6 +269,104 @@ static const char *node_label(const Onnx__NodeProto *n) {
     return n->op_type ? n->op_type : "node";
 }
 
+/* ---------------------------------------------------------------- Conv + BatchNormalization
+
+ * A Conv whose output only feeds a BatchNormalization with constant parameters becomes one Conv with
+ * the normalization folded into its weights and bias (W' = W * g / sqrt(v + eps) per output channel,
+ * b' = (b - m) * g / sqrt(v + eps) + beta), as the engine does at load. Quantizing after folding keeps
+ * the int8 region Conv → Relu → QuantizeLinear whole, so a runtime can fuse it; otherwise the
+ * normalization would sit between the int8 product and its requantization. Rewrites q->g's node and
+ * initializer arrays (arena copies; the originals are put back before the model is freed); returns how
+ * many pairs were folded. */
+static size_t fold_batchnorm(qctx *q) {
+    Onnx__GraphProto *g = q->g;
+    Onnx__NodeProto **nodes = aalloc(&q->a, (g->n_node + 1) * sizeof *nodes);
+    Onnx__TensorProto **inits = aalloc(&q->a, (g->n_initializer + 2 * g->n_node + 1) * sizeof *inits);
+    memcpy(inits, g->initializer, g->n_initializer * sizeof *inits);
+    size_t nn = 0, ni = g->n_initializer, folded = 0;
+    unsigned char *drop = aalloc(&q->a, g->n_node + 1);
+    for (size_t i = 0; i < g->n_node; i++) {
+        Onnx__NodeProto *n = g->node[i];
+        if (drop[i])
+            continue;
+        nodes[nn++] = n;
+        if (!n->op_type || strcmp(n->op_type, "Conv") != 0 || n->n_input < 2 || n->n_output != 1 ||
+            (n->domain && n->domain[0] && strcmp(n->domain, "ai.onnx") != 0))
+            continue;
+        const char *y = n->output[0];
+        long users = 0, only = -1;
+        for (size_t k = 0; k < g->n_node; k++)
+            for (size_t j = 0; j < g->node[k]->n_input; j++)
+                if (strcmp(g->node[k]->input[j], y) == 0)
+                    users++, only = (long)k;
+        for (size_t k = 0; k < g->n_output; k++)
+            users += g->output[k]->name && strcmp(g->output[k]->name, y) == 0;
+        if (users != 1 || only <= (long)i)
+            continue;
+        const Onnx__NodeProto *bn = g->node[only];
+        if (!bn->op_type || strcmp(bn->op_type, "BatchNormalization") != 0 || bn->n_input != 5 || bn->n_output < 1 ||
+            strcmp(bn->input[0], y) != 0 || (bn->domain && bn->domain[0] && strcmp(bn->domain, "ai.onnx") != 0))
+            continue;
+        const Onnx__TensorProto *wp = find_init(g, n->input[1]), *bp = n->n_input > 2 && n->input[2][0] ? find_init(g, n->input[2]) : NULL;
+        const Onnx__TensorProto *pp[4];
+        int ok = wp != NULL && !(n->n_input > 2 && n->input[2][0] && !bp);
+        for (int k = 0; k < 4 && ok; k++)
+            ok = (pp[k] = find_init(g, bn->input[k + 1])) != NULL;
+        if (!ok)
+            continue;
+        weight w, b = {0}, par[4];
+        char err[256];
+        int loaded = 0;
+        if (load_weight(wp, &w, err, sizeof err) < 0)
+            continue;
+        for (; loaded < 4; loaded++)
+            if (load_weight(pp[loaded], &par[loaded], err, sizeof err) < 0)
+                break;
+        int64_t m = w.t.rank >= 3 ? w.t.dims[0] : -1;
+        ok = loaded == 4 && m > 0 && (!bp || load_weight(bp, &b, err, sizeof err) == 0);
+        for (int k = 0; ok && k < 4; k++)
+            ok = fg_tensor_numel(&par[k].t) == m;
+        ok = ok && (!bp || fg_tensor_numel(&b.t) == m);
+        if (ok) {
+            double eps = attr_f(bn, "epsilon", 1e-5f);
+            int64_t per = fg_tensor_numel(&w.t) / m;
+            float *nb = aalloc(&q->a, (size_t)m * sizeof *nb);
+            for (int64_t c = 0; c < m; c++) {
+                double k = par[0].w[c] / sqrt((double)par[3].w[c] + eps);
+                for (int64_t j = 0; j < per; j++)
+                    w.w[c * per + j] = (float)(w.w[c * per + j] * k);
+                nb[c] = (float)(((bp ? b.w[c] : 0) - par[2].w[c]) * k + par[1].w[c]);
+            }
+            const char *wn = astrf(&q->a, "%s_bn_folded", n->input[1], NULL);
+            const char *bname = astrf(&q->a, "%s_bn_folded_bias", node_label(n), NULL);
+            inits[ni++] = tensor(q, wn, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, w.t.rank, w.t.dims, w.w,
+                                 (size_t)fg_tensor_numel(&w.t) * sizeof(float));
+            inits[ni++] = tensor(q, bname, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 1, &m, nb, (size_t)m * sizeof(float));
+            Onnx__NodeProto *copy = aalloc(&q->a, sizeof *copy);
+            *copy = *n;
+            copy->n_input = 3;
+            copy->input = aalloc(&q->a, 3 * sizeof(char *));
+            copy->input[0] = n->input[0];
+            copy->input[1] = (char *)wn;
+            copy->input[2] = (char *)bname;
+            copy->output = aalloc(&q->a, sizeof(char *));
+            copy->output[0] = bn->output[0];
+            nodes[nn - 1] = copy;
+            drop[only] = 1;
+            folded++;
+        }
+        free(w.t.data);
+        free(b.t.data);
+        for (int k = 0; k < loaded; k++)
+            free(par[k].t.data);
+    }
+    g->node = nodes;
+    g->n_node = nn;
+    g->initializer = inits;
+    g->n_initializer = ni;
+    return folded;
+}
+
 /* ---------------------------------------------------------------- candidates */
 
 typedef enum { K_MATMUL, K_GEMM, K_CONV } kind;
@@ -273,8 +377,18 @@ typedef struct cand {
     const Onnx__TensorProto *wp;
     int transb;         /* Gemm: B is [N, K] */
     const char *act;    /* activation input */
-    double lo, hi;      /* calibrated range (static) */
+    double lo, hi;      /* its calibrated range (static) */
+    long post;          /* static: index of a Relu/Clip that is the output's only consumer, -1 none,
+                           -2 the output is not quantized */
+    const char *y;      /* static: the tensor quantized after the node (its output, or post's) */
+    double ylo, yhi;    /* its calibrated range */
 } cand;
+
+/* A tensor measured during calibration. */
+typedef struct meas {
+    const char *name;
+    double lo, hi;
+} meas;
 
 /* Whether node n is quantizable; fills c. why: the reason when it is not (NULL: not a candidate op). */
 static int candidate(const Onnx__GraphProto *g, size_t idx, cand *c, const char **why) {
@@ -336,9 +450,9 @@ static int candidate(const Onnx__GraphProto *g, size_t idx, cand *c, const char 
 
 /* ---------------------------------------------------------------- calibration (static mode) */
 
-/* Runs the model on the calibration data with the candidates' activations added as graph outputs, and
- * sets each candidate's lo/hi (min/max, or the percentile). 0 or -1 with err. */
-static int calibrate(qctx *q, cand *cs, size_t nc, const char *calib, long limit, int percentile, double pct,
+/* Runs the model on the calibration data with the measured tensors added as graph outputs, and sets
+ * each one's lo/hi (min/max, or the percentile). 0 or -1 with err. */
+static int calibrate(qctx *q, meas *cs, size_t nc, const char *calib, long limit, int percentile, double pct,
                      char *err, size_t errn) {
     fg_err e = {0};
     fg_tensor data;
@@ -364,7 +478,7 @@ static int calibrate(qctx *q, cand *cs, size_t nc, const char *calib, long limit
     for (size_t i = 0; i < nc; i++) {
         Onnx__ValueInfoProto *v = aalloc(&q->a, sizeof *v);
         onnx__value_info_proto__init(v);
-        v->name = (char *)cs[i].act;
+        v->name = (char *)cs[i].name;
         Onnx__TypeProto *tp = aalloc(&q->a, sizeof *tp);
         onnx__type_proto__init(tp);
         Onnx__TypeProto__Tensor *tt = aalloc(&q->a, sizeof *tt);
@@ -425,7 +539,7 @@ static int calibrate(qctx *q, cand *cs, size_t nc, const char *calib, long limit
             for (size_t i = 0; i < nc; i++) {
                 const fg_tensor *t = &res[n_all - nc + i];
                 if (t->dtype != FG_F32) {
-                    snprintf(err, errn, "activation %s is %s, not float32", cs[i].act, fg_dtype_name(t->dtype));
+                    snprintf(err, errn, "activation %s is %s, not float32", cs[i].name, fg_dtype_name(t->dtype));
                     goto out;
                 }
                 const float *v = t->data;
@@ -509,27 +623,56 @@ static void dyn_act(qctx *q, const char *x, const char **xq, const char **xs, co
     add_act(q, (struct act){x, *xq, *xs, *xzp});
 }
 
-/* QuantizeLinear → DequantizeLinear of an activation with a calibrated range, once per tensor */
+/* uint8 scale and zero point of a range (widened to hold 0, as ONNX QuantizeLinear needs) */
+static void qparams(double lo, double hi, float *scale, uint8_t *zp) {
+    lo = fmin(lo, 0), hi = fmax(hi, 0);
+    *scale = (float)((hi - lo) / 255.0);
+    if (!(*scale > 0))
+        *scale = 1.0f;
+    double z = nearbyint(-lo / *scale);
+    *zp = (uint8_t)(z < 0 ? 0 : z > 255 ? 255 : z);
+}
+
+/* QuantizeLinear(x) → DequantizeLinear named xdq, with x's calibrated range; records x as quantized */
+static void qdq_pair(qctx *q, const char *x, const char *key, const char *xdq, double lo, double hi) {
+    float scale;
+    uint8_t zp;
+    qparams(lo, hi, &scale, &zp);
+    const char *sn = init(q, astrf(&q->a, "%s_scale", key, NULL), ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 0, NULL,
+                          &scale, sizeof scale);
+    const char *zn = init(q, astrf(&q->a, "%s_zero_point", key, NULL), ONNX__TENSOR_PROTO__DATA_TYPE__UINT8, 0, NULL,
+                          &zp, 1);
+    const char *xq = astrf(&q->a, "%s_quantized", key, NULL);
+    const char *qi[3] = {x, sn, zn}, *di[3] = {xq, sn, zn};
+    node(q, "QuantizeLinear", astrf(&q->a, "%s_QuantizeLinear", key, NULL), 3, qi, 1, &xq);
+    node(q, "DequantizeLinear", astrf(&q->a, "%s_DequantizeLinear", key, NULL), 3, di, 1, &xdq);
+    add_act(q, (struct act){key, xdq, sn, zn});
+}
+
+/* The dequantized form of activation x (a Q/DQ pair, once per tensor; a tensor already quantized as a
+ * node's output is its own dequantized form). */
 static const char *qdq_act(qctx *q, const char *x, double lo, double hi) {
     const struct act *a = find_act(q, x);
     if (a)
         return a->q;
-    lo = fmin(lo, 0), hi = fmax(hi, 0);
-    float scale = (float)((hi - lo) / 255.0);
-    if (!(scale > 0))
-        scale = 1.0f;
-    double z = nearbyint(-lo / scale);
-    uint8_t zp = (uint8_t)(z < 0 ? 0 : z > 255 ? 255 : z);
-    const char *sn = init(q, astrf(&q->a, "%s_scale", x, NULL), ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 0, NULL,
-                          &scale, sizeof scale);
-    const char *zn = init(q, astrf(&q->a, "%s_zero_point", x, NULL), ONNX__TENSOR_PROTO__DATA_TYPE__UINT8, 0, NULL,
-                          &zp, 1);
-    const char *xq = astrf(&q->a, "%s_quantized", x, NULL), *xdq = astrf(&q->a, "%s_dequantized", x, NULL);
-    const char *qi[3] = {x, sn, zn}, *di[3] = {xq, sn, zn};
-    node(q, "QuantizeLinear", astrf(&q->a, "%s_QuantizeLinear", x, NULL), 3, qi, 1, &xq);
-    node(q, "DequantizeLinear", astrf(&q->a, "%s_DequantizeLinear", x, NULL), 3, di, 1, &xdq);
-    add_act(q, (struct act){x, xdq, sn, zn});
+    const char *xdq = astrf(&q->a, "%s_dequantized", x, NULL);
+    qdq_pair(q, x, x, xdq, lo, hi);
     return xdq;
+}
+
+/* Pushes a copy of node n whose output y is renamed, then Q/DQ that give y back under its own name: the
+ * int8 boundary after a quantized node (its consumers, and graph outputs, keep reading y). */
+static void qdq_output(qctx *q, const Onnx__NodeProto *n, Onnx__NodeProto *copy, const char *y, double lo, double hi) {
+    if (!copy) {
+        copy = aalloc(&q->a, sizeof *copy);
+        *copy = *n;
+        push(q, (void ***)&q->nodes, &q->n_nodes, &q->cap_nodes, copy);
+    }
+    copy->output = aalloc(&q->a, n->n_output * sizeof(char *));
+    memcpy(copy->output, n->output, n->n_output * sizeof(char *));
+    const char *pre = astrf(&q->a, "%s_prequant", y, NULL);
+    copy->output[0] = (char *)pre;
+    qdq_pair(q, pre, y, y, lo, hi);
 }
 
 /* The int8 form of a candidate's weights: q (same layout as the float weight), scales per output
@@ -705,6 +848,8 @@ static int emit_static(qctx *q, const cand *c, int per_channel, char *err, size_
     copy->input[0] = (char *)xdq;
     copy->input[1] = (char *)wdq;
     push(q, (void ***)&q->nodes, &q->n_nodes, &q->cap_nodes, copy);
+    if (c->post == -1) /* quantize the output here; else after the Relu/Clip that follows, or not at all */
+        qdq_output(q, n, copy, c->y, c->ylo, c->yhi);
     qweight_free(&x);
     return 0;
 }
@@ -820,6 +965,10 @@ int fg_cmd_quantize(int argc, char **argv) {
         return 1;
     }
     q.g = q.m->graph;
+    /* the model's own arrays, put back before protobuf-c frees the model (fold_batchnorm replaces them) */
+    Onnx__NodeProto **orig_node = q.g->node;
+    Onnx__TensorProto **orig_init = q.g->initializer;
+    size_t orig_n_node = q.g->n_node, orig_n_init = q.g->n_initializer, n_folded = 0;
     for (size_t i = 0; i < q.m->n_opset_import; i++) {
         const Onnx__OperatorSetIdProto *o = q.m->opset_import[i];
         if (!o->domain || !o->domain[0] || strcmp(o->domain, "ai.onnx") == 0)
@@ -832,6 +981,7 @@ int fg_cmd_quantize(int argc, char **argv) {
                  (long long)q.opset, dynamic ? "dynamic" : "static", dynamic ? 11 : 13);
         goto fail;
     }
+    n_folded = fold_batchnorm(&q);
     /* candidates, in graph order */
     cand *cs = aalloc(&q.a, (q.g->n_node + 1) * sizeof *cs);
     size_t nc = 0, n_skipped = 0;
@@ -878,8 +1028,56 @@ int fg_cmd_quantize(int argc, char **argv) {
                  in_path);
         goto fail;
     }
-    if (!dynamic && calibrate(&q, cs, nc, calib, limit, percentile, pct, err, sizeof err) < 0)
-        goto fail;
+    meas *ms = NULL;
+    size_t nms = 0;
+    if (!dynamic) {
+        /* where each quantized node's int8 region ends: its output, or the Relu/Clip that is the
+         * output's only consumer (a runtime fuses DQ → op → act → Q into one int8 kernel) */
+        for (size_t i = 0; i < nc; i++) {
+            const Onnx__NodeProto *n = q.g->node[cs[i].node];
+            const char *y = n->output[0];
+            long users = 0, only = -1;
+            for (size_t k = 0; k < q.g->n_node; k++)
+                for (size_t j = 0; j < q.g->node[k]->n_input; j++)
+                    if (strcmp(q.g->node[k]->input[j], y) == 0)
+                        users++, only = (long)k;
+            for (size_t k = 0; k < q.g->n_output; k++)
+                users += q.g->output[k]->name && strcmp(q.g->output[k]->name, y) == 0;
+            const Onnx__NodeProto *u = users == 1 && only >= 0 ? q.g->node[only] : NULL;
+            int act = u && u->op_type && u->n_output >= 1 &&
+                      (strcmp(u->op_type, "Relu") == 0 || strcmp(u->op_type, "Clip") == 0);
+            cs[i].post = act ? only : -1;
+            cs[i].y = act ? u->output[0] : y;
+            /* no int8 boundary on a graph output (logits keep their float resolution: argmax ties
+             * otherwise), nor between a Conv and the BatchNormalization the engine folds into it */
+            int graph_out = 0;
+            for (size_t k = 0; k < q.g->n_output; k++)
+                graph_out |= q.g->output[k]->name && strcmp(q.g->output[k]->name, cs[i].y) == 0;
+            if (graph_out || (!act && u && u->op_type && strcmp(u->op_type, "BatchNormalization") == 0))
+                cs[i].post = -2;
+        }
+        /* every tensor to measure, once */
+        ms = aalloc(&q.a, 2 * nc * sizeof *ms);
+        for (size_t i = 0; i < 2 * nc; i++) {
+            if (i >= nc && cs[i - nc].post == -2)
+                continue;
+            const char *nm = i < nc ? cs[i].act : cs[i - nc].y;
+            size_t k = 0;
+            while (k < nms && strcmp(ms[k].name, nm) != 0)
+                k++;
+            if (k == nms)
+                ms[nms++] = (meas){nm, 0, 0};
+        }
+        if (calibrate(&q, ms, nms, calib, limit, percentile, pct, err, sizeof err) < 0)
+            goto fail;
+        for (size_t i = 0; i < nc; i++)
+            for (size_t k = 0; k < nms; k++) {
+                if (strcmp(ms[k].name, cs[i].act) == 0)
+                    cs[i].lo = ms[k].lo, cs[i].hi = ms[k].hi;
+                if (strcmp(ms[k].name, cs[i].y) == 0)
+                    cs[i].ylo = ms[k].lo, cs[i].yhi = ms[k].hi;
+            }
+    }
     /* the new node list */
     size_t ci = 0;
     for (size_t i = 0; i < q.g->n_node; i++) {
@@ -890,7 +1088,14 @@ int fg_cmd_quantize(int argc, char **argv) {
             ci++;
             continue;
         }
-        push(&q, (void ***)&q.nodes, &q.n_nodes, &q.cap_nodes, q.g->node[i]);
+        const cand *post = NULL;
+        for (size_t k = 0; !dynamic && k < nc && !post; k++)
+            if (cs[k].post == (long)i)
+                post = &cs[k];
+        if (post)
+            qdq_output(&q, q.g->node[i], NULL, post->y, post->ylo, post->yhi);
+        else
+            push(&q, (void ***)&q.nodes, &q.n_nodes, &q.cap_nodes, q.g->node[i]);
     }
     /* initializers: the float weights nothing reads any more are dropped, the new ones appended */
     Onnx__TensorProto **inits = aalloc(&q.a, (q.g->n_initializer + q.n_inits + 1) * sizeof *inits);
@@ -937,16 +1142,19 @@ int fg_cmd_quantize(int argc, char **argv) {
     for (size_t i = 0; i < nc; i++)
         nk[cs[i].k]++;
     printf("frugal quantize: %s -> %s (%s, %s weights): %zu nodes quantized (%zu MatMul, %zu Gemm, %zu Conv), %zu "
-           "left in float; %zu -> %zu bytes\n",
+           "left in float, %zu BatchNormalization folded into Conv; %zu -> %zu bytes\n",
            in_path, out_path, dynamic ? "dynamic" : "static QDQ", per_channel ? "per-channel" : "per-tensor", nc, nk[0],
-           nk[1], nk[2], n_skipped, raw_len, len);
-    if (!dynamic)
-        for (size_t i = 0; i < nc; i++)
-            printf("  %-32s range [%.6g, %.6g]\n", cs[i].act, cs[i].lo, cs[i].hi);
+           nk[1], nk[2], n_skipped, n_folded, raw_len, len);
+    for (size_t i = 0; i < nms; i++)
+        printf("  %-32s range [%.6g, %.6g]\n", ms[i].name, ms[i].lo, ms[i].hi);
     status = 0;
 fail:
     if (status)
         fprintf(stderr, "frugal quantize: %s\n", err);
+    q.g->node = orig_node;
+    q.g->n_node = orig_n_node;
+    q.g->initializer = orig_init;
+    q.g->n_initializer = orig_n_init;
     onnx__model_proto__free_unpacked(q.m, NULL);
     afree(&q.a);
     return status;
