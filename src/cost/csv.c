@@ -323,6 +323,18 @@ static int parse_record(fg_csv *c, size_t *nf_out, size_t *end, long *lines, lon
     }
 }
 
+/* Consumes the next byte when it is `want`, reading on when the buffer is used up (a CR at the end of
+ * a read may be half of a CRLF, a quote half of a ""). 1 consumed, 0 not, -1 read error. */
+static int take_if(fg_csv *c, unsigned char want) {
+    if (c->pos == c->len && read_more(c) < 0)
+        return -1;
+    if (c->pos < c->len && c->buf[c->pos] == want) {
+        c->pos++;
+        return 1;
+    }
+    return 0;
+}
+
 /* After a fault at buf[at]: skips the rest of that physical line (unquoted rules), reading on as
  * needed. 0, or -1 on a read error. */
 static int skip_line(fg_csv *c, size_t at) {
@@ -341,13 +353,7 @@ static int skip_line(fg_csv *c, size_t at) {
         }
         unsigned char ch = c->buf[c->pos++];
         c->line++;
-        if (ch == '\r') {
-            if (c->pos == c->len && read_more(c) < 0)
-                return -1;
-            if (c->pos < c->len && c->buf[c->pos] == '\n')
-                c->pos++;
-        }
-        return 0;
+        return ch == '\r' && take_if(c, '\n') < 0 ? -1 : 0;
     }
 }
 
@@ -364,22 +370,17 @@ static int skip_record(fg_csv *c) {
         }
         unsigned char ch = c->buf[c->pos++];
         if (in_q) {
+            int r = 0;
             if (ch == '"') {
-                if (c->pos == c->len && read_more(c) < 0)
-                    return -1;
-                if (c->pos < c->len && c->buf[c->pos] == '"')
-                    c->pos++;
-                else
+                if ((r = take_if(c, '"')) == 0)
                     in_q = 0;
             } else if (ch == '\n' || ch == '\r') {
                 c->line++;
-                if (ch == '\r') {
-                    if (c->pos == c->len && read_more(c) < 0)
-                        return -1;
-                    if (c->pos < c->len && c->buf[c->pos] == '\n')
-                        c->pos++;
-                }
+                if (ch == '\r')
+                    r = take_if(c, '\n');
             }
+            if (r < 0)
+                return -1;
             continue;
         }
         if (ch == '"' && field_start) {
@@ -389,13 +390,7 @@ static int skip_record(fg_csv *c) {
         field_start = ch == ',';
         if (ch == '\n' || ch == '\r') {
             c->line++;
-            if (ch == '\r') {
-                if (c->pos == c->len && read_more(c) < 0)
-                    return -1;
-                if (c->pos < c->len && c->buf[c->pos] == '\n')
-                    c->pos++;
-            }
-            return 0;
+            return ch == '\r' && take_if(c, '\n') < 0 ? -1 : 0;
         }
     }
 }

@@ -16,6 +16,7 @@
 #include "cost/decimal.h"
 #include "cost/dmap.h"
 #include "cost/recs.h"
+#include "core/json.h"
 #include "core/svgchart.h"
 #include "serve/scrape.h"
 #include "cost/rules.h"
@@ -318,21 +319,8 @@ static void make_report(const group *g, const fg_prices *prices, const per1k *k,
 }
 
 /* ---- output ---- */
-static void json_str(FILE *o, const char *s, size_t n) {
-    fputc('"', o);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\')
-            fprintf(o, "\\%c", c);
-        else if (c < 0x20)
-            fprintf(o, "\\u%04x", c);
-        else
-            fputc(c, o);
-    }
-    fputc('"', o);
-}
-static void json_s(FILE *o, const char *s) { json_str(o, s, strlen(s)); }
-static void json_f(FILE *o, fg_str s) { json_str(o, s.p, s.n); }
+static void json_s(FILE *o, const char *s) { fg_json_write_str(o, s, strlen(s)); }
+static void json_f(FILE *o, fg_str s) { fg_json_write_str(o, s.p, s.n); }
 static void json_num(FILE *o, double v) {
     if (isfinite(v))
         fprintf(o, "%.6f", v);
@@ -445,7 +433,7 @@ static void json_group(FILE *o, const state *st, const group *g, const report *r
         v = fg_dmap_sorted(&g->by);
         for (size_t i = 0; v && i < g->by.n; i++) {
             fprintf(o, "%s{\"key\":", i ? "," : "");
-            json_str(o, v[i]->key, v[i]->klen);
+            fg_json_write_str(o, v[i]->key, v[i]->klen);
             fprintf(o, ",\"cost\":%s,\"share\":%.6f}", money(v[i]->v, 6, a), share(v[i]->v, g->total));
         }
         free(v);

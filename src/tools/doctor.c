@@ -15,6 +15,7 @@
 
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "core/json.h"
 #include "serve/scrape.h"
 #include "tools/tools.h"
 
@@ -227,18 +228,7 @@ static int by_severity(const void *a, const void *b) {
 
 /* ---------------------------------------------------------------- output */
 
-static void json_str(FILE *f, const char *s) {
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            fprintf(f, "\\%c", *p);
-        else if (*p < 0x20 || *p == 0x7f)
-            fprintf(f, "\\u%04x", *p);
-        else
-            fputc(*p, f);
-    }
-    fputc('"', f);
-}
+static void json_str(FILE *f, const char *s) { fg_json_write_str(f, s, strlen(s)); }
 
 static void json_num(FILE *f, double v) {
     if (isfinite(v))

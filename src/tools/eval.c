@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "core/clock.h"
+#include "core/json.h"
 #include "engine/tensor_io.h"
 #include "frugal/engine.h"
 #include "tools/tools.h"
@@ -212,18 +213,7 @@ static void jnum(double v) {
         printf("null");
 }
 
-static void jstr(const char *s) {
-    putchar('"');
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\')
-            printf("\\%c", *s);
-        else if ((unsigned char)*s < 0x20)
-            printf("\\u%04x", (unsigned char)*s);
-        else
-            putchar(*s);
-    }
-    putchar('"');
-}
+static void jstr(const char *s) { fg_json_write_str(stdout, s, strlen(s)); }
 
 /* the verdict of variant r against the baseline b */
 static void verdict(const result *b, const result *r, double budget, char *out, size_t n) {
