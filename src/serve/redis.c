@@ -54,6 +54,7 @@ typedef struct counters {
 struct fg_redis {
     char host[HOST_MAX];
     int port, db; /* db < 0: none in the URL, no SELECT */
+    char user[FG_REDIS_CRED_MAX], password[FG_REDIS_CRED_MAX]; /* password "": no AUTH */
     char *key;    /* prefix followed by room for 64 hex digits; used by the I/O thread only */
     size_t prefix_len;
     unsigned ttl_s, timeout_ms;
@@ -81,9 +82,12 @@ int fg_redis_parse_url(const char *url, char *host, size_t hostcap, int *port, i
                           "redis url '%s': the scheme must be redis:// (want redis://host[:port][/db])", url);
     }
     const char *p = url + sizeof scheme - 1, *h, *he;
-    if (strchr(p, '@')) {
-        return fg_err_set(e, FG_EINVAL, "redis url '%s': credentials (user:password@) are not supported",
-                          url);
+    const char *at = strchr(p, '@');
+    if (at) { /* credentials: checked by fg_redis_parse_credentials; the host follows them */
+        if (strchr(at + 1, '@'))
+            return fg_err_set(e, FG_EINVAL, "redis url: more than one '@' (percent-encode '@' in a password as %%40)");
+        p = at + 1;
+        url = p; /* messages below must not echo the password */
     }
     if (*p == '[') { /* IPv6 literal */
         h = p + 1;
@@ -126,6 +130,53 @@ int fg_redis_parse_url(const char *url, char *host, size_t hostcap, int *port, i
     } else if (*p) {
         return fg_err_set(e, FG_EINVAL, "redis url '%s': unexpected '%s' after the host", url, p);
     }
+    return 0;
+}
+
+/* percent-decodes n bytes of s into out (cap bytes); -1 on a bad escape or when it does not fit */
+static int pct_decode(const char *s, size_t n, char *out, size_t cap) {
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c == '%') {
+            int v = 0;
+            for (int j = 1; j <= 2; j++) {
+                char x = i + (size_t)j < n ? s[i + (size_t)j] : 0;
+                int d = x >= '0' && x <= '9' ? x - '0' : x >= 'a' && x <= 'f' ? x - 'a' + 10 : x >= 'A' && x <= 'F' ? x - 'A' + 10 : -1;
+                if (d < 0)
+                    return -1;
+                v = v * 16 + d;
+            }
+            if (v == 0)
+                return -1;
+            c = (char)v;
+            i += 2;
+        }
+        if (k + 1 >= cap)
+            return -1;
+        out[k++] = c;
+    }
+    out[k] = '\0';
+    return 0;
+}
+
+int fg_redis_parse_credentials(const char *url, char *user, char *password, fg_err *e) {
+    static const char scheme[] = "redis://";
+    user[0] = password[0] = '\0';
+    if (!url || strncmp(url, scheme, sizeof scheme - 1) != 0)
+        return 0; /* fg_redis_parse_url reports the scheme */
+    const char *p = url + sizeof scheme - 1, *at = strchr(p, '@');
+    if (!at)
+        return 0;
+    const char *colon = memchr(p, ':', (size_t)(at - p));
+    if (!colon) /* "redis://secret@host": Redis's own tools read a lone userinfo as the password */
+        colon = p - 1;
+    if ((colon >= p && pct_decode(p, (size_t)(colon - p), user, FG_REDIS_CRED_MAX) < 0) ||
+        pct_decode(colon + 1, (size_t)(at - colon - 1), password, FG_REDIS_CRED_MAX) < 0)
+        return fg_err_set(e, FG_EINVAL, "redis url: bad user or password (percent-escapes, at most %d bytes)",
+                          FG_REDIS_CRED_MAX - 1);
+    if (!password[0])
+        return fg_err_set(e, FG_EINVAL, "redis url: a user without a password");
     return 0;
 }
 
@@ -249,7 +300,21 @@ static redisContext *open_conn(fg_redis *r, char *why, size_t whycap) {
         return NULL;
     }
     redisEnableKeepAlive(c); /* best effort: finds a dead peer on an idle connection */
-    redisReply *rep = redisCommand(c, "PING");
+    redisReply *rep;
+    if (r->password[0]) { /* AUTH [user] password; the reply's error text never contains the password */
+        rep = r->user[0] ? redisCommand(c, "AUTH %s %s", r->user, r->password) : redisCommand(c, "AUTH %s", r->password);
+        bool authed = rep && rep->type == REDIS_REPLY_STATUS && strcmp(rep->str, "OK") == 0;
+        if (!authed)
+            snprintf(why, whycap, "%s:%d: AUTH: %s", r->host, r->port,
+                     !rep ? c->errstr : rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply");
+        if (rep)
+            freeReplyObject(rep);
+        if (!authed) {
+            redisFree(c);
+            return NULL;
+        }
+    }
+    rep = redisCommand(c, "PING");
     bool ok = rep && rep->type == REDIS_REPLY_STATUS && strcmp(rep->str, "PONG") == 0;
     if (!ok) {
         snprintf(why, whycap, "%s:%d: PING: %s", r->host, r->port,
@@ -444,6 +509,20 @@ fg_redis *fg_redis_new(const fg_redis_opts *o, fg_err *e) {
     char host[HOST_MAX];
     int port, db;
     if (fg_redis_parse_url(o->url, host, sizeof host, &port, &db, e) < 0) return NULL;
+    char user[FG_REDIS_CRED_MAX], password[FG_REDIS_CRED_MAX];
+    if (fg_redis_parse_credentials(o->url, user, password, e) < 0) return NULL;
+    if (!password[0]) { /* kept out of the URL (and so out of ps) */
+        const char *ep = getenv("FRUGAL_REDIS_PASSWORD"), *eu = getenv("FRUGAL_REDIS_USER");
+        if (ep && *ep) {
+            if (strlen(ep) >= sizeof password || (eu && strlen(eu) >= sizeof user)) {
+                fg_err_set(e, FG_EINVAL, "FRUGAL_REDIS_PASSWORD or FRUGAL_REDIS_USER: longer than %d bytes",
+                           FG_REDIS_CRED_MAX - 1);
+                return NULL;
+            }
+            snprintf(password, sizeof password, "%s", ep);
+            snprintf(user, sizeof user, "%s", eu ? eu : "");
+        }
+    }
     const char *prefix = o->prefix ? o->prefix : "";
     size_t plen = strlen(prefix);
     if (plen > PREFIX_MAX) {
@@ -454,6 +533,8 @@ fg_redis *fg_redis_new(const fg_redis_opts *o, fg_err *e) {
     memcpy(r->host, host, sizeof host);
     r->port = port;
     r->db = db;
+    memcpy(r->user, user, sizeof user);
+    memcpy(r->password, password, sizeof password);
     r->prefix_len = plen;
     r->key = fg_xmalloc(plen + 2 * FG_REDIS_KEY_BYTES + 1);
     memcpy(r->key, prefix, plen);
@@ -503,5 +584,6 @@ void fg_redis_free(fg_redis *r) {
     pthread_cond_destroy(&r->cv);
     pthread_mutex_destroy(&r->mu);
     free(r->key);
+    explicit_bzero(r->password, sizeof r->password); /* the thread that used it is joined */
     free(r);
 }

@@ -66,7 +66,10 @@ typedef struct fg_redis fg_redis;
 
 /* Options. Zero fields take the defaults in their comments; strings are copied by fg_redis_new. */
 typedef struct fg_redis_opts {
-    const char *url;          /* redis://host[:port][/db]; default port 6379, db 0; [v6 addr] allowed */
+    const char *url;          /* redis://[[user]:password@]host[:port][/db]; default port 6379, db 0; [v6
+                                 addr] allowed; user and password percent-decoded. Without a password in
+                                 the URL, the environment's FRUGAL_REDIS_PASSWORD (and FRUGAL_REDIS_USER)
+                                 is used, so it need not appear in the process list */
     const char *prefix;       /* key prefix including a format version, e.g. "frugal:v1:" (NULL = "") */
     unsigned ttl_s;           /* SET ... EX ttl_s; 0 = no expiry */
     unsigned timeout_ms;      /* connect and per-reply timeout (default 50) */
@@ -117,5 +120,10 @@ void fg_redis_free(fg_redis *r);
 /* Tests only: parses url into host (hostcap bytes), port and db without connecting. Returns 0 or
  * FG_EINVAL with e naming the problem. */
 int fg_redis_parse_url(const char *url, char *host, size_t hostcap, int *port, int *db, fg_err *e);
+
+/* Tests only: the user and password of url (percent-decoded; both "" when absent), each at most
+ * FG_REDIS_CRED_MAX - 1 bytes. Returns 0 or FG_EINVAL with e naming the problem (never the password). */
+#define FG_REDIS_CRED_MAX 256
+int fg_redis_parse_credentials(const char *url, char *user, char *password, fg_err *e);
 
 #endif

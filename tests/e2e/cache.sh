@@ -154,4 +154,23 @@ done
 for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
 for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
 pids=()
+
+# ---- a Redis that wants a password: from the URL, or from FRUGAL_REDIS_PASSWORD (kept out of ps)
+kill -TERM "$redis_pid" 2>/dev/null; wait "$redis_pid" 2>/dev/null
+redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no --requirepass 's3cr@t' >"$tmp/redis.log" 2>&1 &
+redis_pid=$!
+for _ in $(seq 50); do redis-cli -p "$rport" -a 's3cr@t' --no-auth-warning ping 2>/dev/null | grep -q PONG && break; sleep 0.1; done
+start_server a1 "$M/digits_mlp.onnx" --cache-bytes 16M --cache-admission all --cache-redis "redis://:s3cr%40t@127.0.0.1:$rport"; U1=$U
+FRUGAL_REDIS_PASSWORD='s3cr@t' start_server a2 "$M/digits_mlp.onnx" --cache-bytes 16M --cache-admission all --cache-redis "redis://127.0.0.1:$rport"; U2=$U
+t1=$(hit "$U1" "$tmp/a.json"); sleep 0.2; t2=$(hit "$U2" "$tmp/a.json")
+[[ "$t1 $t2" == "miss hit-redis" ]] && ok "password Redis: AUTH from the URL (percent-encoded) and from FRUGAL_REDIS_PASSWORD" || bad "Redis AUTH" "$t1 $t2"
+! grep -q 's3cr' "$tmp/a1.err" "$tmp/a2.err" && ok "the password appears in no log" || bad "password in a log"
+start_server a3 "$M/digits_mlp.onnx" --cache-bytes 16M --cache-admission all --cache-redis "redis://:wrong@127.0.0.1:$rport"; U3=$U
+t3=$(hit "$U3" "$tmp/a.json"); sleep 0.5
+[[ "$t3" == miss ]] && grep -q "AUTH" "$tmp/a3.err" && ! grep -q wrong "$tmp/a3.err" && ok "a wrong password: Redis marked down with the AUTH error, requests still answered" ||
+  bad "wrong password" "$t3 $(grep -i redis "$tmp/a3.err" | head -2)"
+for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
+for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
+pids=()
+kill -TERM "$redis_pid" 2>/dev/null; wait "$redis_pid" 2>/dev/null; redis_pid=
 finish

@@ -425,6 +425,22 @@ static void redis_url_parsing(void **state) {
     assert_int_equal(db, 0);
     assert_int_equal(fg_redis_parse_url("redis://h/", host, sizeof host, &port, &db, &e), 0);
     assert_int_equal(db, -1);
+    /* credentials: percent-decoded, never in the host; a lone userinfo is the password */
+    char user[FG_REDIS_CRED_MAX], pw[FG_REDIS_CRED_MAX];
+    assert_int_equal(fg_redis_parse_url("redis://app:s%40cret%3a1@cache:7000/2", host, sizeof host, &port, &db, &e), 0);
+    assert_string_equal(host, "cache");
+    assert_int_equal(port, 7000);
+    assert_int_equal(db, 2);
+    assert_int_equal(fg_redis_parse_credentials("redis://app:s%40cret%3a1@cache:7000/2", user, pw, &e), 0);
+    assert_string_equal(user, "app");
+    assert_string_equal(pw, "s@cret:1");
+    assert_int_equal(fg_redis_parse_credentials("redis://:only@h", user, pw, &e), 0);
+    assert_string_equal(user, "");
+    assert_string_equal(pw, "only");
+    assert_int_equal(fg_redis_parse_credentials("redis://lone@h", user, pw, &e), 0);
+    assert_string_equal(pw, "lone");
+    assert_int_equal(fg_redis_parse_credentials("redis://h:1/2", user, pw, &e), 0);
+    assert_string_equal(pw, "");
 
     static const struct {
         const char *url, *want;
@@ -436,7 +452,9 @@ static void redis_url_parsing(void **state) {
         {"redis://h:abc", "bad port"},      {"redis://h:", "bad port"},
         {"redis://h:12x", "bad port"},      {"redis://h:6379/x", "bad database"},
         {"redis://h/1x", "bad database"},   {"redis://h/-1", "bad database"},
-        {"redis://h/99999999999", "bad database"}, {"redis://u:p@h", "credentials"},
+        {"redis://h/99999999999", "bad database"}, {"redis://u:p@x@h", "more than one '@'"},
+        {"redis://u:@h", "without a password"},    {"redis://:p%zz@h", "bad user or password"},
+        {"redis://:p%00@h", "bad user or password"},
         {"redis://[::1", "']'"},            {"redis://[::1]x", "unexpected"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
