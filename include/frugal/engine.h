@@ -86,7 +86,16 @@ typedef struct fg_model_opts {
     size_t max_tensor_bytes; /* cap for constants folded at load; 0 = FG_DEFAULT_MAX_TENSOR_BYTES */
 } fg_model_opts;
 
+/* Compute precision of a session. FG_PREC_BF16 runs Conv, MatMul and Gemm with constant weights on
+ * oneDNN with bf16 weights (converted and prepacked once per plan) and a bf16 copy of the activation,
+ * accumulating and writing f32: everything else, fused post-ops included, stays f32. It pays on CPUs with
+ * AMX; elsewhere oneDNN emulates or uses slower bf16 kernels (see fg_session_bf16_nodes). */
 typedef enum fg_precision { FG_PREC_F32 = 0, FG_PREC_BF16 = 1 } fg_precision;
+
+/* Parses "fp32" (also "f32") or "bf16" into *out; returns 0, or -1 for anything else. */
+int fg_precision_parse(const char *s, fg_precision *out);
+/* "fp32" or "bf16". */
+const char *fg_precision_name(fg_precision p);
 
 typedef struct fg_session_opts {
     int n_threads;          /* 0 = one per available core */
@@ -136,6 +145,12 @@ size_t fg_session_n_plans(const fg_session *s);
 /* Memory of the most recently used plan: the arena actually allocated for intermediate and output
  * tensors, and what those tensors would take without buffer reuse. Both 0 before the first run. */
 void fg_session_memory(const fg_session *s, size_t *arena_bytes, size_t *unshared_bytes);
+
+/* For bf16 sessions, of the most recently used plan: the Conv/MatMul/Gemm nodes that run in bf16, and
+ * those kept in f32 because oneDNN has no bf16 kernel (other than its slow reference one) for their shape
+ * on this CPU. Tiny products and depthwise convs that frugal computes in C stay f32 by design and count
+ * in neither. Both 0 before the first run and in fp32 sessions. */
+void fg_session_bf16_nodes(const fg_session *s, size_t *n_bf16, size_t *n_fallback);
 
 /* Size in bytes of one element of dtype, 0 for types without a fixed size (string, undefined). */
 size_t fg_dtype_size(fg_dtype t);

@@ -10,8 +10,7 @@ static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static void make_engine(void) { g_engine_status = dnnl_engine_create(&g_engine, dnnl_cpu, 0); }
 
 int fg_dnnl_init(fg_dnnl *d, fg_err *e) {
-    d->engine = NULL;
-    d->stream = NULL;
+    *d = (fg_dnnl){0}; /* precision off and counters zero unless the session says otherwise */
     pthread_once(&g_once, make_engine);
     if (g_engine_status != dnnl_success)
         return fg_err_set(e, FG_EINTERNAL, "oneDNN: cannot create CPU engine (%s)", fg_dnnl_status_str(g_engine_status));

@@ -10,6 +10,11 @@
 typedef struct fg_dnnl {
     dnnl_engine_t engine; /* process-wide, not owned */
     dnnl_stream_t stream; /* owned */
+    /* FG_PREC_BF16 sessions: Conv, MatMul and Gemm with constant weights are prepared with bf16 weights
+     * and source (f32 accumulation and destination); the kernels count what they did, per plan build. */
+    int bf16;
+    int n_bf16;          /* nodes prepared in bf16 */
+    int n_bf16_fallback; /* nodes kept in f32: oneDNN had no (non-reference) bf16 kernel for them */
 } fg_dnnl;
 
 /* Gets the process-wide CPU engine and creates a stream for the caller. 0 or FG_EINTERNAL. */

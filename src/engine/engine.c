@@ -102,8 +102,8 @@ fg_session *fg_session_new(fg_model *m, const fg_session_opts *o, fg_err *e) {
     s->max_tensor_bytes = o && o->max_tensor_bytes ? o->max_tensor_bytes : FG_DEFAULT_MAX_TENSOR_BYTES;
     s->plans = fg_xcalloc((size_t)s->max_plans, sizeof(fg_plan *));
     s->value_keyed = fg_xcalloc((size_t)m->g.n_inputs + 1, sizeof(bool));
-    if (s->precision != FG_PREC_F32) {
-        fg_err_set(e, FG_EUNSUPPORTED, "precision bf16 is not supported yet");
+    if (s->precision != FG_PREC_F32 && s->precision != FG_PREC_BF16) {
+        fg_err_set(e, FG_EINVAL, "unknown precision %d", (int)s->precision);
         fg_session_free(s);
         return NULL;
     }
@@ -111,6 +111,7 @@ fg_session *fg_session_new(fg_model *m, const fg_session_opts *o, fg_err *e) {
         fg_session_free(s);
         return NULL;
     }
+    s->dnnl.bf16 = s->precision == FG_PREC_BF16; /* read by the kernels when plans are prepared */
     return s;
 }
 
@@ -131,6 +132,28 @@ void fg_session_memory(const fg_session *s, size_t *arena_bytes, size_t *unshare
     *arena_bytes = s->n_plans ? fg_plan_arena_bytes(s->plans[0]) : 0;
     *unshared_bytes = s->n_plans ? fg_plan_total_bytes(s->plans[0]) : 0;
 }
+
+void fg_session_bf16_nodes(const fg_session *s, size_t *n_bf16, size_t *n_fallback) {
+    int b = 0, f = 0;
+    if (s->n_plans)
+        fg_plan_bf16_nodes(s->plans[0], &b, &f);
+    *n_bf16 = (size_t)b;
+    *n_fallback = (size_t)f;
+}
+
+int fg_precision_parse(const char *s, fg_precision *out) {
+    if (s && (strcmp(s, "fp32") == 0 || strcmp(s, "f32") == 0)) {
+        *out = FG_PREC_F32;
+        return 0;
+    }
+    if (s && strcmp(s, "bf16") == 0) {
+        *out = FG_PREC_BF16;
+        return 0;
+    }
+    return -1;
+}
+
+const char *fg_precision_name(fg_precision p) { return p == FG_PREC_BF16 ? "bf16" : "fp32"; }
 
 static int check_inputs(const fg_graph *g, const fg_tensor *in, size_t n_in, fg_err *e) {
     if (n_in != (size_t)g->n_inputs)

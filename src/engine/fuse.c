@@ -3,7 +3,9 @@
  * erf form of GELU that torch exports as Div/Erf/Add/Mul/Mul) become attributes of the producing node,
  * so the result is written once instead of being re-read by every elementwise op. Only single-use
  * intermediate values are fused; graph outputs are never hidden. The second pass (fg_graph_fuse_qdq, at
- * the end) turns QDQ-quantized products back into the int8 ops QLinearConv / QLinearMatMul. */
+ * the end) turns QDQ-quantized products back into the int8 ops QLinearConv / QLinearMatMul, residual
+ * connections between them into DequantizeAddQuantize, and dynamic-quantization chains into fused
+ * dynamic int8 MatMulInteger nodes. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -504,6 +506,243 @@ static bool fuse_qdq_at(fg_graph *g, uses *u, int p) {
     return true;
 }
 
+/* The node producing v, or -1. */
+static int producer_of(const fg_graph *g, int v) { return v >= 0 ? g->values[v].producer : -1; }
+
+/* Kills node k when nothing reads its outputs any more (a DynamicQuantizeLinear shared by several
+ * products, or the scale product, stays while others use it). */
+static void kill_if_unused(fg_graph *g, uses *u, int k) {
+    if (k < 0 || g->nodes[k].dead)
+        return;
+    count_uses(g, u);
+    const fg_node *n = &g->nodes[k];
+    for (int o = 0; o < n->n_out; o++)
+        if (n->out[o] >= 0 && (g->values[n->out[o]].is_output || u->count[n->out[o]]))
+            return;
+    g->nodes[k].dead = true;
+    for (int o = 0; o < n->n_out; o++)
+        if (n->out[o] >= 0)
+            g->values[n->out[o]].producer = -1;
+}
+
+/* Dynamic quantization (`frugal quantize --mode dynamic`, ONNX Runtime's quantize_dynamic) writes each
+ * MatMul as
+ *     x -> DynamicQuantizeLinear -> (x_q, x_scale, x_zp) -> MatMulInteger(x_q, W_q, x_zp) -> Cast(float)
+ *       -> Mul(., Mul(x_scale, w_scale)) [-> Add(bias)]
+ * whose zero point is known only at run time. Tries to rewrite the chain whose MatMulInteger is node p
+ * into one MatMulInteger with FG_ATTR_DYNQ (ops.h), which quantizes x itself and runs oneDNN with run-time
+ * zero point and scales; true when it did. */
+static bool fuse_dynq_at(fg_graph *g, uses *u, int p) {
+    const fg_node *mn = &g->nodes[p];
+    if (!is_op(mn, "MatMulInteger") || mn->n_in < 3 || mn->n_out != 1 || mn->out[0] < 0 || fg_attr_i(mn, FG_ATTR_DYNQ, 0))
+        return false;
+    int dq = producer_of(g, mn->in[0]);
+    if (dq < 0 || !is_op(&g->nodes[dq], "DynamicQuantizeLinear") || g->nodes[dq].n_out < 3)
+        return false;
+    const fg_node *dn = &g->nodes[dq];
+    if (dn->out[0] != mn->in[0] || dn->out[2] != mn->in[2] || dn->out[1] < 0)
+        return false;
+    const fg_value *w = const_val(g, mn->in[1]);
+    int wz = mn->n_in > 3 ? mn->in[3] : -1;
+    if (!w || w->t.rank != 2 || (w->t.dtype != FG_I8 && w->t.dtype != FG_U8) || (wz >= 0 && !const_val(g, wz)))
+        return false;
+    int64_t n_out = w->t.dims[1];
+    /* Cast to float */
+    int ca = single_consumer(g, u, mn->out[0]);
+    if (ca < 0 || !is_op(&g->nodes[ca], "Cast") || fg_attr_i(&g->nodes[ca], "to", 0) != 1)
+        return false;
+    /* Mul by x_scale * w_scale */
+    int mu = single_consumer(g, u, g->nodes[ca].out[0]);
+    if (mu < 0 || !is_op(&g->nodes[mu], "Mul") || g->nodes[mu].n_in != 2)
+        return false;
+    int yf = g->nodes[ca].out[0];
+    int s_all = g->nodes[mu].in[0] == yf ? g->nodes[mu].in[1] : g->nodes[mu].in[0];
+    int sm = producer_of(g, s_all);
+    if (s_all == yf || sm < 0 || !is_op(&g->nodes[sm], "Mul") || g->nodes[sm].n_in != 2)
+        return false;
+    const fg_node *smn = &g->nodes[sm];
+    int xs = dn->out[1];
+    int ws = smn->in[0] == xs ? smn->in[1] : smn->in[1] == xs ? smn->in[0] : -1;
+    const fg_value *wsv = const_val(g, ws);
+    if (!wsv || wsv->t.dtype != FG_F32 || wsv->t.rank > 1 ||
+        (fg_tensor_numel(&wsv->t) != 1 && fg_tensor_numel(&wsv->t) != n_out))
+        return false;
+    /* an optional bias row: Add of a float constant [N] */
+    int last = mu, bias = -1, cur = g->nodes[mu].out[0];
+    int ad = single_consumer(g, u, cur);
+    if (ad >= 0 && is_op(&g->nodes[ad], "Add") && g->nodes[ad].n_in == 2) {
+        const fg_node *an = &g->nodes[ad];
+        int other = an->in[0] == cur ? an->in[1] : an->in[0];
+        const fg_value *b = const_val(g, other);
+        if (other != cur && b && b->t.dtype == FG_F32 && fg_tensor_numel(&b->t) == n_out && b->t.rank >= 1 &&
+            b->t.dims[b->t.rank - 1] == n_out) {
+            bias = other;
+            last = ad;
+            cur = an->out[0];
+        }
+    }
+    /* then an optional GELU (the feed-forward layers of BERT), as the float post-op fusion does, or else
+     * a residual Add of a run-time value (BERT's attention output and second feed-forward layer) */
+    int gk[4], ge = match_gelu(g, u, cur, gk), res = -1, ra = -1;
+    if (ge < 0 && (ra = single_consumer(g, u, cur)) >= 0 && is_op(&g->nodes[ra], "Add") && g->nodes[ra].n_in == 2) {
+        const fg_node *an = &g->nodes[ra];
+        int other = an->in[0] == cur ? an->in[1] : an->in[0];
+        if (other != cur && other >= 0 && !const_val(g, other))
+            res = other;
+    }
+    /* rewrite: the last absorbed node's slot (it runs after everything the fused node reads). A
+     * DynamicQuantizeLinear that feeds other nodes too stays, and the fused node reads its outputs
+     * (quantizing once for BERT's Q, K and V); a private one is absorbed. */
+    bool shared = u->count[dn->out[0]] > 1 || u->count[dn->out[2]] > 1;
+    int x = shared ? dn->out[0] : dn->in[0], w_in = mn->in[1], xsv = dn->out[1], xzv = dn->out[2];
+    fg_node *ln = &g->nodes[last];
+    for (int k = 0; k < ln->n_attrs; k++)
+        fg_attr_free(&ln->attrs[k]);
+    free(ln->attrs);
+    ln->attrs = NULL;
+    ln->n_attrs = 0;
+    free(ln->op_type);
+    ln->op_type = fg_xstrdup("MatMulInteger");
+    free(ln->domain);
+    ln->domain = fg_xstrdup("");
+    ln->op = fg_op_find("", ln->op_type);
+    int in[9] = {x, w_in, -1, wz, ws, bias, res, shared ? xsv : -1, shared ? xzv : -1};
+    ln->n_in = shared ? 9 : res >= 0 ? 7 : bias >= 0 ? 6 : 5;
+    ln->in = fg_xrealloc(ln->in, 9 * sizeof(int));
+    memcpy(ln->in, in, 9 * sizeof(int));
+    add_attr(ln, FG_ATTR_DYNQ, FG_ATTR_INT, 1, 0, NULL);
+    int kill[8] = {p, ca, last == mu ? -1 : mu, -1, -1, -1, -1, -1};
+    if (res >= 0) {
+        /* the residual Add's slot becomes the fused node (the residual may be computed after `last`) */
+        int pre = g->nodes[last].out[0];
+        fg_node tmp = g->nodes[last];
+        g->nodes[last] = g->nodes[ra];
+        g->nodes[ra] = tmp;
+        g->nodes[ra].out[0] = g->nodes[last].out[0];
+        g->nodes[last].out[0] = pre;
+        g->values[g->nodes[ra].out[0]].producer = ra;
+        kill[3] = last;
+    }
+    if (ge >= 0) {
+        /* the GELU's last Mul becomes the fused node: it writes the chain's output */
+        int pre = g->nodes[last].out[0];
+        fg_node tmp = g->nodes[last];
+        g->nodes[last] = g->nodes[ge];
+        g->nodes[ge] = tmp;
+        g->nodes[ge].out[0] = g->nodes[last].out[0];
+        g->nodes[last].out[0] = pre; /* killed below with the rest of the GELU */
+        g->values[g->nodes[ge].out[0]].producer = ge;
+        add_attr(&g->nodes[ge], FG_ATTR_ACT, FG_ATTR_STRING, 0, 0, "gelu_erf");
+        kill[3] = last;
+        for (int k = 0; k < 4; k++)
+            kill[4 + k] = gk[k];
+    }
+    for (int k = 0; k < 8; k++)
+        if (kill[k] >= 0) {
+            g->nodes[kill[k]].dead = true;
+            g->values[g->nodes[kill[k]].out[0]].producer = -1;
+        }
+    kill_if_unused(g, u, sm);
+    kill_if_unused(g, u, dq);
+    return true;
+}
+
+/* Tries to rewrite  r = [Relu](DequantizeLinear(a) + b),  y = QuantizeLinear(r)  (per-tensor constant
+ * parameters), whose QuantizeLinear is node q, into one DequantizeAddQuantize (ops/quant.c) writing r
+ * (where anything else reads it) and y: the residual connections of a QDQ CNN, which keep the float
+ * stream b and otherwise run as four float passes between the int8 convolutions. True when it did. */
+static bool fuse_qadd_at(fg_graph *g, uses *u, int q) {
+    const fg_node *qn = &g->nodes[q];
+    if (!is_op(qn, "QuantizeLinear") || qn->n_in < 2 || qn->n_out != 1 || qn->out[0] < 0 || qn->in[0] < 0 ||
+        !fg_op_find("", "DequantizeAddQuantize"))
+        return false;
+    const fg_value *ys = const_val(g, qn->in[1]), *yz = qn->n_in > 2 ? const_val(g, qn->in[2]) : NULL;
+    if (!ys || ys->t.dtype != FG_F32 || fg_tensor_numel(&ys->t) != 1 || ys->t.rank > 1 ||
+        (qn->n_in > 2 && qn->in[2] >= 0 && !yz) ||
+        (yz && ((yz->t.dtype != FG_U8 && yz->t.dtype != FG_I8) || fg_tensor_numel(&yz->t) != 1)) ||
+        (yz && fg_attr_i(qn, "saturate", 1) != 1))
+        return false;
+    int r = qn->in[0], rp = producer_of(g, r), add = rp, relu = -1;
+    if (rp >= 0 && is_op(&g->nodes[rp], "Relu") && g->nodes[rp].n_in == 1) {
+        relu = rp;
+        add = producer_of(g, g->nodes[rp].in[0]);
+        if (single_consumer(g, u, g->nodes[rp].in[0]) != relu)
+            return false;
+    }
+    if (add < 0 || !is_op(&g->nodes[add], "Add") || g->nodes[add].n_in != 2 || g->nodes[add].n_out != 1)
+        return false;
+    const fg_node *an = &g->nodes[add];
+    dq_in da;
+    int k = match_dq(g, an->in[0], false, 0, 0, &da) ? 0 : match_dq(g, an->in[1], false, 0, 0, &da) ? 1 : -1;
+    if (k < 0 || an->in[1 - k] < 0 || an->in[0] == an->in[1])
+        return false;
+    int b = an->in[1 - k];
+    /* rewrite: the slot producing r (after everything it reads, before everything reading r or y) */
+    const char *base = g->values[qn->out[0]].name;
+    int yzv = qn->n_in > 2 ? qn->in[2] : -1, ysv = qn->in[1], y = qn->out[0];
+    if (yzv < 0)
+        yzv = new_const(g, base, "qadd_yz", FG_U8, 0, NULL, fg_xcalloc(1, 1));
+    g->nodes[q].dead = true; /* y's producer is set again below */
+    if (relu >= 0) {
+        g->nodes[add].dead = true;
+        g->values[g->nodes[add].out[0]].producer = -1;
+    }
+    fg_node *n = &g->nodes[rp];
+    int in[6] = {da.q, da.s, da.z, b, ysv, yzv};
+    for (int j = 0; j < n->n_attrs; j++)
+        fg_attr_free(&n->attrs[j]);
+    free(n->attrs);
+    n->attrs = NULL;
+    n->n_attrs = 0;
+    free(n->op_type);
+    n->op_type = fg_xstrdup("DequantizeAddQuantize");
+    free(n->domain);
+    n->domain = fg_xstrdup("");
+    n->op = fg_op_find("", n->op_type);
+    n->n_in = 6;
+    n->in = fg_xrealloc(n->in, 6 * sizeof(int));
+    memcpy(n->in, in, 6 * sizeof(int));
+    n->n_out = 2;
+    n->out = fg_xrealloc(n->out, 2 * sizeof(int));
+    n->out[0] = r;
+    n->out[1] = y;
+    g->values[r].producer = rp;
+    g->values[y].producer = rp;
+    if (relu >= 0)
+        add_attr(n, FG_ATTR_ACT, FG_ATTR_STRING, 0, 0, "relu");
+    kill_if_unused(g, u, da.node);
+    return true;
+}
+
+/* Tries to swap  MaxPool(DequantizeLinear(q))  (per tensor, constant positive scale), whose
+ * DequantizeLinear is node d, into  DequantizeLinear(MaxPool(q)): the same values, as dequantizing is
+ * increasing, with the pool reading 8-bit data (channels-last after an int8 convolution) and the
+ * dequantization done on the pooled tensor, 4x smaller in resnet's stem. True when it did. */
+static bool swap_dq_pool_at(fg_graph *g, uses *u, int d) {
+    dq_in dx;
+    const fg_node *dn = &g->nodes[d];
+    if (!is_op(dn, "DequantizeLinear") || dn->n_out != 1 || dn->out[0] < 0 ||
+        !match_dq(g, dn->out[0], false, 0, 0, &dx) || !(scale_at(g, dx.s, 0) > 0.f))
+        return false;
+    int v = dn->out[0], p = single_consumer(g, u, v);
+    if (p < 0 || !is_op(&g->nodes[p], "MaxPool") || g->nodes[p].n_in != 1 || g->nodes[p].in[0] != v ||
+        (g->nodes[p].n_out > 1 && g->nodes[p].out[1] >= 0) || g->nodes[p].out[0] < 0)
+        return false;
+    /* the pool takes the DequantizeLinear's slot and input, writing v (now the pooled 8-bit tensor); the
+     * DequantizeLinear moves to the pool's slot and writes the pool's output */
+    int y = g->nodes[p].out[0];
+    fg_node tmp = g->nodes[d];
+    g->nodes[d] = g->nodes[p];
+    g->nodes[p] = tmp;
+    g->nodes[d].in[0] = dx.q;
+    g->nodes[d].out[0] = v;
+    g->nodes[p].in[0] = v;
+    g->nodes[p].out[0] = y;
+    g->values[v].producer = d;
+    g->values[y].producer = p;
+    return true;
+}
+
 int fg_graph_fuse_qdq(fg_graph *g, fg_err *e) {
     (void)e;
     if (!fg_op_find("", "QLinearConv") || !fg_op_find("", "QLinearMatMul"))
@@ -516,7 +755,8 @@ int fg_graph_fuse_qdq(fg_graph *g, fg_err *e) {
         u.count = fg_xrealloc(u.count, ((size_t)g->n_values + 8) * sizeof(int));
         u.last = fg_xrealloc(u.last, ((size_t)g->n_values + 8) * sizeof(int));
         count_uses(g, &u);
-        fuse_qdq_at(g, &u, i);
+        if (!fuse_qdq_at(g, &u, i) && !fuse_dynq_at(g, &u, i) && !fuse_qadd_at(g, &u, i))
+            swap_dq_pool_at(g, &u, i);
     }
     free(u.count);
     free(u.last);

@@ -9,7 +9,9 @@
 int fg_graph_fuse(fg_graph *g, fg_err *e);
 
 /* Rewrites QDQ chains (DequantizeLinear -> Conv/MatMul/Gemm [-> bias Add] [-> Relu/Clip] ->
- * QuantizeLinear, constant int8 weights) into QLinearConv / QLinearMatMul nodes. Must run before
+ * QuantizeLinear, constant int8 weights) into QLinearConv / QLinearMatMul nodes, and dynamic-quantization
+ * chains (DynamicQuantizeLinear -> MatMulInteger -> Cast -> Mul [-> Add]) into fused dynamic int8
+ * MatMulInteger nodes (FG_ATTR_DYNQ in ops/ops.h). Must run before
  * constant folding, which would turn the weights' DequantizeLinear into float. 0 or FG_E*. */
 int fg_graph_fuse_qdq(fg_graph *g, fg_err *e);
 

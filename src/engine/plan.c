@@ -44,6 +44,7 @@ struct fg_plan {
     int n_owned;
     int n_threads;
     fg_dnnl *dnnl;
+    int n_bf16, n_bf16_fallback; /* products prepared in bf16 / kept in f32 (bf16 sessions) */
 };
 
 static size_t tensor_bytes(const fg_tensor *t) {
@@ -232,15 +233,17 @@ static size_t assign_offsets(buf *b, int n) {
     return total;
 }
 
-/* oneDNN memory descriptor for t in format fmt (plain or channel-blocked by 16). */
+/* oneDNN memory descriptor for t in format fmt (plain, channel-blocked by 16, or channels-last). */
 static dnnl_status_t fmt_md(dnnl_memory_desc_t *md, const fg_tensor *t, int fmt) {
     static const dnnl_format_tag_t plain[] = {dnnl_a, dnnl_a, dnnl_ab, dnnl_abc, dnnl_abcd, dnnl_abcde, dnnl_abcdef};
     static const dnnl_format_tag_t blocked[] = {0, 0, 0, dnnl_aBc16b, dnnl_aBcd16b, dnnl_aBcde16b, 0};
+    static const dnnl_format_tag_t nxc[] = {0, 0, 0, dnnl_acb, dnnl_acdb, dnnl_acdeb, 0};
     dnnl_dims_t d;
     for (int i = 0; i < t->rank; i++)
         d[i] = t->dims[i];
     dnnl_data_type_t dt = t->dtype == FG_F32 ? dnnl_f32 : t->dtype == FG_I32 ? dnnl_s32 : t->dtype == FG_I8 ? dnnl_s8 : dnnl_u8;
-    return dnnl_memory_desc_init_by_tag(md, t->rank, d, dt, fmt == FG_FMT_NC16 ? blocked[t->rank] : plain[t->rank]);
+    return dnnl_memory_desc_init_by_tag(md, t->rank, d, dt,
+                                        fmt == FG_FMT_NC16 ? blocked[t->rank] : fmt == FG_FMT_NXC ? nxc[t->rank] : plain[t->rank]);
 }
 
 /* Whether t can be stored channel-blocked: rank 3..5, float, channels a multiple of 16. */
@@ -255,13 +258,18 @@ typedef struct builder {
     int n_fmts;
 } builder;
 
-/* Returns a slot holding value slot `src` in format `fmt`, adding a reorder step (once per value). */
+/* Returns a slot holding value slot `src` in format `fmt`, adding a reorder step (once per value and
+ * format: the cache holds the last conversion, which is the one asked again in practice). */
 static int converted(builder *b, int src, int fmt, fg_err *e) {
     fg_plan *p = b->p;
     if (p->fmt[src] == fmt)
         return src;
-    if (b->conv[src] >= 0)
+    if (b->conv[src] >= 0 && p->fmt[b->conv[src]] == fmt)
         return b->conv[src];
+    if (fmt == FG_FMT_NXC && (p->vt[src].rank < 3 || p->vt[src].rank > 5)) {
+        fg_err_set(e, FG_EINTERNAL, "planner: tensor cannot be channels-last");
+        return -1;
+    }
     if (fmt == FG_FMT_NC16 && !blockable(&p->vt[src])) {
         fg_err_set(e, FG_EINTERNAL, "planner: tensor cannot be blocked");
         return -1;
@@ -311,6 +319,7 @@ fg_plan *fg_plan_build(const fg_graph *g, const fg_tensor *in, const bool *value
     p->n_in = g->n_inputs;
     p->n_threads = n_threads;
     p->dnnl = dnnl;
+    int bf16_before = dnnl->n_bf16, fallback_before = dnnl->n_bf16_fallback;
     int n_ptrs = 0;
     for (int i = 0; i < g->n_nodes; i++)
         if (!g->nodes[i].dead)
@@ -383,7 +392,12 @@ fg_plan *fg_plan_build(const fg_graph *g, const fg_tensor *in, const bool *value
         }
         bool fold = !(n->op->flags & FG_OP_NOFOLD) && (all_known || (n->op->flags & FG_OP_SHAPE_ONLY));
         if (fold) {
-            if ((rc = eval_now(c, &p->owned, &p->n_owned)) < 0)
+            /* a folded node runs once, here: exact f32 costs nothing and keeps plan constants exact */
+            int bf16 = dnnl->bf16;
+            dnnl->bf16 = 0;
+            rc = eval_now(c, &p->owned, &p->n_owned);
+            dnnl->bf16 = bf16;
+            if (rc < 0)
                 goto fail;
             for (int k = 0; k < n->n_out; k++)
                 if (n->out[k] >= 0)
@@ -492,6 +506,8 @@ fg_plan *fg_plan_build(const fg_graph *g, const fg_tensor *in, const bool *value
         p->vt[bufs[i].v].data = (char *)p->arena + bufs[i].off;
     for (int i = 0; i < p->n_steps; i++)
         p->steps[i].c.scratch = p->scratch;
+    p->n_bf16 = dnnl->n_bf16 - bf16_before;
+    p->n_bf16_fallback = dnnl->n_bf16_fallback - fallback_before;
     free(bufs);
     free(known);
     free(b.root);
@@ -608,3 +624,8 @@ void fg_plan_free(fg_plan *p) {
 
 size_t fg_plan_arena_bytes(const fg_plan *p) { return p->arena_len; }
 size_t fg_plan_total_bytes(const fg_plan *p) { return p->total_len; }
+
+void fg_plan_bf16_nodes(const fg_plan *p, int *n_bf16, int *n_fallback) {
+    *n_bf16 = p->n_bf16;
+    *n_fallback = p->n_bf16_fallback;
+}

@@ -31,6 +31,10 @@ void fg_plan_free(fg_plan *p);
 size_t fg_plan_arena_bytes(const fg_plan *p);
 size_t fg_plan_total_bytes(const fg_plan *p);
 
+/* Products the plan prepared in bf16, and those kept in f32 because oneDNN had no bf16 kernel for them
+ * (both 0 unless the session's dnnl asks for bf16). */
+void fg_plan_bf16_nodes(const fg_plan *p, int *n_bf16, int *n_fallback);
+
 /* Evaluates node ni of g, all of whose inputs are constant, and stores its outputs as constants
  * (load-time constant folding). */
 int fg_fold_node(fg_graph *g, int ni, size_t max_tensor_bytes, struct fg_dnnl *dnnl, fg_err *e);

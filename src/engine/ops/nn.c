@@ -129,10 +129,9 @@ static int dn_err(fg_kctx *c, const char *what, dnnl_status_t st) {
 
 static int nthreads(const fg_kctx *c) { return c->n_threads > 0 ? c->n_threads : 1; }
 
-static void st_free(void *p) {
-    nn_state *s = p;
-    if (!s)
-        return;
+/* Destroys the oneDNN objects and owned buffers of s and forgets its scratch layout, keeping the op's
+ * settings (single, post-ops, C path): a bf16 attempt that failed is dropped this way before the f32 one. */
+static void st_drop_dnnl(nn_state *s) {
     for (int i = 0; i < s->n_ex; i++)
         dnnl_primitive_destroy(s->ex[i].p);
     for (int i = 0; i < s->n_mem; i++)
@@ -143,6 +142,16 @@ static void st_free(void *p) {
         dnnl_primitive_attr_destroy(s->attr);
     for (int i = 0; i < s->n_own; i++)
         free(s->own[i]);
+    s->n_ex = s->n_mem = s->n_pd = s->n_own = 0;
+    s->attr = NULL;
+    s->scratch_used = s->pad_len = 0;
+}
+
+static void st_free(void *p) {
+    nn_state *s = p;
+    if (!s)
+        return;
+    st_drop_dnnl(s);
     free(s->cp.bp);
     free(s->cp.bias_row);
     free(s->cp.scale);
@@ -545,14 +554,16 @@ static int md_plain(fg_kctx *c, dnnl_memory_desc_t *md, int nd, const int64_t *d
     return 0;
 }
 
-/* Descriptor of an activation in the plan format fmt (FG_FMT_PLAIN or FG_FMT_NC16, see ops.h). */
+/* Descriptor of an activation in the plan format fmt (FG_FMT_PLAIN, FG_FMT_NC16 or FG_FMT_NXC, see ops.h). */
 static int md_act(fg_kctx *c, dnnl_memory_desc_t *md, int nd, const int64_t *dims, dnnl_data_type_t dt, int fmt) {
-    if (fmt != FG_FMT_NC16)
+    if (fmt != FG_FMT_NC16 && fmt != FG_FMT_NXC)
         return md_plain(c, md, nd, dims, dt);
     dnnl_dims_t d;
     for (int i = 0; i < nd; i++)
         d[i] = dims[i];
     dnnl_format_tag_t tag = nd == 3 ? dnnl_nCw16c : nd == 4 ? dnnl_nChw16c : dnnl_nCdhw16c;
+    if (fmt == FG_FMT_NXC)
+        tag = nd == 3 ? dnnl_nwc : nd == 4 ? dnnl_nhwc : dnnl_ndhwc;
     DN(c, "memory desc", dnnl_memory_desc_init_by_tag(md, nd, d, dt, tag));
     return 0;
 }
@@ -571,12 +582,42 @@ static int md_strided(fg_kctx *c, dnnl_memory_desc_t *md, int nd, const int64_t 
     return 0;
 }
 
-static int md_any(fg_kctx *c, dnnl_memory_desc_t *md, int nd, const int64_t *dims) {
+static int md_tag_dt(fg_kctx *c, dnnl_memory_desc_t *md, int nd, const int64_t *dims, dnnl_format_tag_t tag,
+                     dnnl_data_type_t dt) {
     dnnl_dims_t d;
     for (int i = 0; i < nd; i++)
         d[i] = dims[i];
-    DN(c, "memory desc", dnnl_memory_desc_init_by_tag(md, nd, d, dnnl_f32, dnnl_format_tag_any));
+    DN(c, "memory desc", dnnl_memory_desc_init_by_tag(md, nd, d, dt, tag));
     return 0;
+}
+
+/* bf16 sessions (FG_PREC_BF16, dnnl_util.h) run products with constant weights in bf16: weights packed
+ * once, the activation converted into the scratch by a reorder before the primitive, f32 accumulation and
+ * destination. oneDNN 2.6.3 ignores fpmath_mode=bf16 for f32 primitives, so the types must be explicit. */
+static bool want_bf16(const fg_kctx *c, const fg_tensor *w) { return c->dnnl && c->dnnl->bf16 && w && w->data; }
+
+/* Whether a bf16 primitive got only oneDNN's reference implementation, which is many times slower than
+ * the f32 kernels: such a node runs in f32 instead. */
+static bool pd_is_ref(const_dnnl_primitive_desc_t pd) {
+    const char *impl = "";
+    dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
+    return strncmp(impl, "ref", 3) == 0;
+}
+
+/* Settles a bf16 build attempt that returned rc: counts it, and when oneDNN had no usable bf16 kernel (any
+ * failure but running out of memory) drops the attempt and clears the error. Returns 1 when the caller
+ * should build in f32 instead, else rc. */
+static int bf16_settle(fg_kctx *c, nn_state *s, int rc) {
+    if (rc == 0) {
+        c->dnnl->n_bf16++;
+        return 0;
+    }
+    if (rc == FG_ENOMEM)
+        return rc;
+    st_drop_dnnl(s);
+    fg_err_clear(c->err);
+    c->dnnl->n_bf16_fallback++;
+    return 1;
 }
 
 static bool is_const(const fg_tensor *t) { return t && t->data; }
@@ -888,7 +929,7 @@ static int conv_attr(fg_kctx *c, nn_state *s, const nn_post *pp) {
 /* Builds a Conv or ConvTranspose primitive with optional post-ops (NULL: none), constant weights packed
  * once into the primitive's preferred layout, and activation reorders where the primitive wants a
  * blocked layout. */
-static int conv_build(fg_kctx *c, nn_state *s, const conv_geom *g, bool transpose, nn_post *pp) {
+static int conv_build(fg_kctx *c, nn_state *s, const conv_geom *g, bool transpose, nn_post *pp, bool bf16) {
     const fg_tensor *x = c->in[0], *wt = c->in[1], *b = fg_in(c, 2);
     const fg_tensor *y = c->out[0];
     const win *w = &g->w;
@@ -922,7 +963,10 @@ static int conv_build(fg_kctx *c, nn_state *s, const conv_geom *g, bool transpos
     TRY(md_act(c, &x_user, nd, x->dims, dnnl_f32, fmt_in(c, 0)));
     TRY(md_act(c, &y_user, nd, y->dims, dnnl_f32, fmt_out(c, 0)));
     TRY(md_strided(c, &w_user, wnd, wdims, wstr));
-    TRY(md_any(c, &w_md, wnd, wdims));
+    /* bf16: source and weights in bf16 (the source is reordered into the scratch below), bias and
+     * destination stay f32 */
+    dnnl_data_type_t cdt = bf16 ? dnnl_bf16 : dnnl_f32;
+    TRY(md_tag_dt(c, &w_md, wnd, wdims, dnnl_format_tag_any, cdt));
     if (b)
         TRY(md_plain(c, &b_md, 1, &g->co, dnnl_f32));
     dnnl_dims_t st, dl, pl, pr;
@@ -945,12 +989,21 @@ static int conv_build(fg_kctx *c, nn_state *s, const conv_geom *g, bool transpos
                                                                                    : conv_pick_layout(g, transpose);
     conv_cand cand[3];
     int n_cand = 0;
-    if (!transpose && conv_winograd(g))
-        cand[n_cand++] = (conv_cand){dnnl_convolution_winograd, LAYOUT_ANY};
     dnnl_alg_kind_t direct = transpose ? dnnl_deconvolution_direct : dnnl_convolution_direct;
-    cand[n_cand++] = (conv_cand){direct, picked};
-    if (picked != LAYOUT_ANY)
+    if (bf16) {
+        /* the source is converted anyway, so its layout is free: oneDNN's own pick first (on AMX its bf16
+         * kernels want NHWC, and on blocked data it would take the AVX512-BF16 kernels, slower than f32);
+         * no Winograd in bf16 */
         cand[n_cand++] = (conv_cand){direct, LAYOUT_ANY};
+        if (picked != LAYOUT_ANY)
+            cand[n_cand++] = (conv_cand){direct, picked};
+    } else {
+        if (!transpose && conv_winograd(g))
+            cand[n_cand++] = (conv_cand){dnnl_convolution_winograd, LAYOUT_ANY};
+        cand[n_cand++] = (conv_cand){direct, picked};
+        if (picked != LAYOUT_ANY)
+            cand[n_cand++] = (conv_cand){direct, LAYOUT_ANY};
+    }
     dnnl_primitive_desc_t pd = NULL;
     dnnl_status_t st_last = dnnl_unimplemented;
     for (int attempt = 0; attempt < 2 && !pd; attempt++)
@@ -958,12 +1011,14 @@ static int conv_build(fg_kctx *c, nn_state *s, const conv_geom *g, bool transpos
         if (cand[k].lay == LAYOUT_PLAIN) {
             x_md = x_user;
             y_md = y_user;
+            if (bf16)
+                TRY(md_act(c, &x_md, nd, x->dims, dnnl_bf16, fmt_in(c, 0)));
         } else {
             dnnl_format_tag_t tag = cand[k].lay == LAYOUT_ANY ? dnnl_format_tag_any
                                     : nd == 3                 ? dnnl_nCw16c
                                     : nd == 4                 ? dnnl_nChw16c
                                                               : dnnl_nCdhw16c;
-            TRY(md_tag(c, &x_md, nd, x->dims, tag));
+            TRY(md_tag_dt(c, &x_md, nd, x->dims, tag, cdt));
             TRY(md_tag(c, &y_md, nd, y->dims, tag));
         }
         union {
@@ -984,8 +1039,10 @@ static int conv_build(fg_kctx *c, nn_state *s, const conv_geom *g, bool transpos
         pd = s->pd[s->n_pd++];
         const char *impl = "";
         dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
-        if (strncmp(impl, "ref", 3) == 0 && k + 1 < n_cand)
+        if (strncmp(impl, "ref", 3) == 0 && (k + 1 < n_cand || bf16)) {
             pd = NULL; /* kept in s->pd until release; try the next candidate */
+            st_last = dnnl_unimplemented; /* bf16: the reference kernel is no option (f32 is faster) */
+        }
         /* oneDNN's gemm-based convolution applies eltwise post-ops in a scalar loop (mobilenet_v2's 1x1
          * convs with Clip: 7.3 ms -> 26.6 ms): build it again without, and run the activation in C */
         if (pd && attempt == 0 && pp && pp->act != ACT_NONE && !pp->c_act && strstr(impl, "gemm:") != NULL) {
@@ -1246,7 +1303,15 @@ static int prepare_conv_common(fg_kctx *c, bool transpose) {
     int64_t macs = fg_tensor_numel(transpose ? c->in[0] : c->out[0]) * fg_tensor_numel(c->in[1]) /
                    (transpose ? g.ci : g.co);
     int prev = st_single_begin(c, s, macs);
-    int rc = conv_build(c, s, &g, transpose, transpose ? NULL : pp);
+    int rc = 1;
+    if (!transpose && want_bf16(c, c->in[1])) {
+        nn_post saved = *pp; /* the attempt may move the activation to the C pass */
+        rc = bf16_settle(c, s, conv_build(c, s, &g, false, pp, true));
+        if (rc == 1)
+            *pp = saved;
+    }
+    if (rc == 1)
+        rc = conv_build(c, s, &g, transpose, transpose ? NULL : pp, false);
     st_single_end(s, prev);
     TRY(rc);
     st_finish(c, s);
@@ -1393,6 +1458,7 @@ typedef struct mm_spec {
     const fg_tensor *bias;                    /* oneDNN bias, broadcast over rows: [1, N] */
     float bias_scale;
     const nn_post *post;                      /* fused post-ops; a residual here has Y's element count */
+    bool bf16;                                /* bf16 A (converted into the scratch) and packed B; B constant */
 } mm_spec;
 
 /* oneDNN matmul for spec with optional post-ops (NULL: none); constant B is packed once (with alpha
@@ -1403,7 +1469,14 @@ static int mm_build_mt(fg_kctx *c, nn_state *s, const mm_spec *sp, const_dnnl_po
 static int mm_build(fg_kctx *c, nn_state *s, const mm_spec *sp, const_dnnl_post_ops_t po) {
     int64_t macs = fg_tensor_numel(c->out[0]) * sp->ad[sp->nd - 1];
     int prev = st_single_begin(c, s, macs);
-    int rc = mm_build_mt(c, s, sp, po);
+    int rc = 1;
+    if (want_bf16(c, c->in[sp->b_in])) {
+        mm_spec b = *sp;
+        b.bf16 = true;
+        rc = bf16_settle(c, s, mm_build_mt(c, s, &b, po));
+    }
+    if (rc == 1)
+        rc = mm_build_mt(c, s, sp, po);
     st_single_end(s, prev);
     return rc;
 }
@@ -1411,13 +1484,19 @@ static int mm_build(fg_kctx *c, nn_state *s, const mm_spec *sp, const_dnnl_post_
 static int mm_build_mt(fg_kctx *c, nn_state *s, const mm_spec *sp, const_dnnl_post_ops_t po) {
     const fg_tensor *bt = c->in[sp->b_in];
     bool bconst = is_const(bt);
-    dnnl_memory_desc_t a_md, b_user, b_md, y_md, bias_md;
+    dnnl_memory_desc_t a_user, a_md, b_user, b_md, y_md, bias_md;
     int nd = sp->nd;
-    TRY(md_strided(c, &a_md, nd, sp->ad, sp->as));
+    TRY(md_strided(c, &a_user, nd, sp->ad, sp->as));
     TRY(md_strided(c, &b_user, nd, sp->bd, sp->bs));
     TRY(md_plain(c, &y_md, nd, sp->yd, dnnl_f32));
+    if (sp->bf16 && !bconst)
+        return FG_KERR(c, FG_EINTERNAL, "bf16 matmul needs constant weights");
+    if (sp->bf16)
+        TRY(md_plain(c, &a_md, nd, sp->ad, dnnl_bf16)); /* A's dense bf16 copy in the scratch */
+    else
+        a_md = a_user;
     if (bconst)
-        TRY(md_any(c, &b_md, nd, sp->bd));
+        TRY(md_tag_dt(c, &b_md, nd, sp->bd, dnnl_format_tag_any, sp->bf16 ? dnnl_bf16 : dnnl_f32));
     else
         b_md = b_user;
     if (sp->bias) {
@@ -1440,8 +1519,17 @@ static int mm_build_mt(fg_kctx *c, nn_state *s, const mm_spec *sp, const_dnnl_po
     DN(c, "matmul desc", dnnl_matmul_desc_init(&d, &a_md, &b_md, sp->bias ? &bias_md : NULL, &y_md));
     dnnl_primitive_desc_t pd;
     TRY(st_pd(c, s, &d, "matmul", &pd));
+    if (sp->bf16 && pd_is_ref(pd))
+        return FG_KERR(c, FG_EUNSUPPORTED, "oneDNN has only its reference bf16 matmul here");
     dnnl_memory_t ma, mb, my, mbias = NULL;
-    TRY(st_mem(c, s, &a_md, MEM_IN, 0, 0, NULL, &ma));
+    if (sp->bf16) { /* converted right before the product, by a reorder that runs first */
+        dnnl_memory_t m_user;
+        TRY(st_mem(c, s, &a_user, MEM_IN, 0, 0, NULL, &m_user));
+        TRY(st_mem(c, s, &a_md, MEM_SCRATCH, 0, st_take(s, dnnl_memory_desc_get_size(&a_md)), NULL, &ma));
+        TRY(st_reorder(c, s, &a_user, m_user, &a_md, ma));
+    } else {
+        TRY(st_mem(c, s, &a_md, MEM_IN, 0, 0, NULL, &ma));
+    }
     if (bconst) {
         const dnnl_memory_desc_t *bp = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
         void *buf = st_own(c, s, dnnl_memory_desc_get_size(bp));
@@ -2437,9 +2525,10 @@ static int q_mm_build(fg_kctx *c, q_state *q) {
     return 0;
 }
 
-/* oneDNN int8 convolution with constant weights packed once, activations reordered into the layout the
- * primitive picks (NHWC-like for int8) and back. 1: not applicable. */
-static int q_conv_build(fg_kctx *c, q_state *q) {
+/* oneDNN int8 convolution with constant weights packed once, activations in the plan's format
+ * (channels-last from formats_qconv, which is what the primitive picks for int8, or plain) reordered into
+ * the primitive's layout and back only where they differ. 1: not applicable. */
+static int q_conv_build(fg_kctx *c, q_state *q, bool probe) {
     const q_io *io = &q->io;
     const conv_geom *g = &q->g;
     const fg_tensor *x = c->in[io->x], *wt = c->in[io->w], *b = q_opt(c, io->b);
@@ -2471,8 +2560,8 @@ static int q_conv_build(fg_kctx *c, q_state *q) {
     }
     dnnl_data_type_t xdt = q_dt(x->dtype), ydt = q_dt(y->dtype);
     dnnl_memory_desc_t x_user, y_user, w_user, b_md, x_md, y_md, w_md;
-    TRY(md_act(c, &x_user, nd, x->dims, xdt, FG_FMT_PLAIN));
-    TRY(md_act(c, &y_user, nd, y->dims, ydt, FG_FMT_PLAIN));
+    TRY(md_act(c, &x_user, nd, x->dims, xdt, fmt_in(c, io->x)));
+    TRY(md_act(c, &y_user, nd, y->dims, ydt, fmt_out(c, 0)));
     TRY(md_strided_dt(c, &w_user, wnd, wdims, wstr, dnnl_s8));
     TRY(md_any_dt(c, &w_md, wnd, wdims, dnnl_s8));
     TRY(md_any_dt(c, &x_md, nd, x->dims, xdt));
@@ -2499,6 +2588,8 @@ static int q_conv_build(fg_kctx *c, q_state *q) {
     TRY(q_pd(c, q, &d, 1, n_ch, scales, &pd, &rt));
     if (!pd)
         return 1;
+    if (probe) /* formats_qconv only asks whether oneDNN takes it */
+        return 0;
     nn_state *s = &q->nn;
     const dnnl_memory_desc_t *xp = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
     const dnnl_memory_desc_t *wp = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
@@ -2598,13 +2689,50 @@ static int q_prepare(fg_kctx *c, const q_io *base) {
     int64_t macs = io->conv ? fg_tensor_numel(c->out[0]) * fg_tensor_numel(c->in[io->w]) / q->g.co
                             : fg_tensor_numel(c->out[0]) * q->sh.K;
     int prev = st_single_begin(c, s, macs);
-    int rc = io->conv ? q_conv_build(c, q) : q_mm_build(c, q);
+    int rc = io->conv ? q_conv_build(c, q, false) : q_mm_build(c, q);
     st_single_end(s, prev);
     if (rc < 0)
         return rc;
     if (rc == 0)
         s->use_c = 0; /* st_finish set the scratch oneDNN needs */
+    else if (fmt_in(c, io->x) != FG_FMT_PLAIN || fmt_out(c, 0) != FG_FMT_PLAIN)
+        return FG_KERR(c, FG_EINTERNAL, "oneDNN refused an int8 convolution formats_qconv planned channels-last");
     return 0;
+}
+
+/* QLinearConv and ConvInteger run channels-last (FG_FMT_NXC) where oneDNN will run them (q_dnnl_ok, and
+ * a primitive descriptor that is not the reference one: probed here, without packing weights), so a chain
+ * of int8 convolutions and the per-tensor (de)quantizations between them is never reordered; the C loops
+ * read and write plain data. Parameters are plain. */
+static void formats_qconv(fg_kctx *c) {
+    memset(c->fmt_in, FG_FMT_PLAIN, (size_t)c->n_in);
+    c->fmt_out[0] = FG_FMT_PLAIN;
+    const q_io *base = strcmp(c->node->op_type, "QLinearConv") == 0 ? &q_io_qconv : &q_io_convi;
+    q_state q;
+    memset(&q, 0, sizeof q);
+    fg_err quiet = {0};
+    fg_err *keep = c->err;
+    c->err = &quiet;
+    bool ok = q_node_io(c, base, &q.io) == 0 && q_geom(c, &q.io, &q.sh, &q.g) == 0;
+    c->err = keep;
+    const fg_tensor *x = c->in[q.io.x];
+    if (!ok || x->rank < 3 || x->rank > 5 || fg_tensor_numel(c->out[0]) == 0 || fg_tensor_numel(x) == 0 ||
+        fg_tensor_numel(c->in[q.io.w]) == 0 || !q_dnnl_ok(c, &q))
+        return;
+    c->err = &quiet;
+    int rc = q_conv_build(c, &q, true);
+    c->err = keep;
+    nn_state *s = &q.nn;
+    for (int i = 0; i < s->n_pd; i++)
+        dnnl_primitive_desc_destroy(s->pd[i]);
+    if (s->attr)
+        dnnl_primitive_attr_destroy(s->attr);
+    for (int i = 0; i < s->n_own; i++)
+        free(s->own[i]);
+    if (rc != 0)
+        return;
+    c->fmt_in[q.io.x] = FG_FMT_NXC;
+    c->fmt_out[0] = FG_FMT_NXC;
 }
 
 static int q_run(fg_kctx *c) {
@@ -2620,8 +2748,278 @@ static int q_run(fg_kctx *c) {
     return 0;
 }
 
-static int infer_mmi(fg_kctx *c) { return q_infer(c, &q_io_mmi); }
-static int prepare_mmi(fg_kctx *c) { return q_prepare(c, &q_io_mmi); }
+/* ------------------------------------------------------------------------------------------------------
+ * Dynamic int8 matmul (MatMulInteger with FG_ATTR_DYNQ, made at load by fuse.c from the pattern
+ * DynamicQuantizeLinear -> MatMulInteger -> Cast -> Mul(x_scale * w_scale) [-> Add(bias)] [-> GELU or
+ * Add(residual)]):
+ *   inputs  0 A float32 [..., K]; 1 B constant int8/uint8 [K, N]; 3 B's zero point (optional, constant);
+ *           4 B's scale, float32 constant of 1 or N values; 5 bias, float32 constant [N] (optional);
+ *           6 residual, float32 of the output's shape or broadcast along its trailing dims (optional);
+ *           or, where one DynamicQuantizeLinear feeds several products (BERT's Q, K and V), A already
+ *           quantized: 0 uint8 A, 7 its scale, 8 its zero point (the shared node's outputs);
+ *   output  float32 [..., N] = (Q(A) - a_zp) (B - b_zp) * a_scale * b_scale[n] + bias[n] + residual,
+ * with Q(A), a_scale and a_zp exactly as DynamicQuantizeLinear computes them, then FG_ATTR_ACT "gelu_erf"
+ * when fuse.c folded a GELU in. Fused, A is quantized into the scratch and the product runs on oneDNN
+ * with the activation zero point passed at execution: the unfused chain sent the run-time zero point to
+ * the C loops and wrote the int32 product and two float copies of it. b_scale is oneDNN's constant output
+ * scale and a_scale a one-value binary-multiply post-op: run-time output scales make oneDNN 2.6 leave its
+ * brgemm kernels for the slower gemm one (74 against 61 ms for bert_mini's 24 products at batch 32), and a
+ * [1, N] operand holding a_scale * b_scale[n] (the unfused Mul's exact product) costs 15% of bert_mini's
+ * run. The float results differ from the unfused chain's by rounding (and GELU's erf), which a following
+ * DynamicQuantizeLinear can turn into one quantization step: bert_mini's error against its fp32 model is
+ * the same (rms 0.0062 either way).
+ * ------------------------------------------------------------------------------------------------------ */
+
+enum { DQ_X = 0, DQ_W = 1, DQ_WZ = 3, DQ_WS = 4, DQ_B = 5, DQ_R = 6, DQ_XS = 7, DQ_XZ = 8 };
+
+typedef struct dq_state {
+    nn_state nn;
+    int64_t M, K, N;
+    size_t qa_off, sc_off, zp_off, acc_off; /* scratch: quantized A, a_scale, A's zero point, C rows */
+    int64_t n_ws;                           /* values in B's scale: 1 or N */
+    bool gelu;                              /* a fused GELU (erf form) follows the bias */
+    bool res_post;                          /* the residual is a oneDNN post-op (same size as the output) */
+    bool pre;                               /* A arrives quantized (inputs 0, 7, 8) */
+} dq_state;
+
+static bool dq_fused(const fg_kctx *c) { return fg_attr_i(c->node, FG_ATTR_DYNQ, 0) != 0; }
+
+static int dq_infer(fg_kctx *c) {
+    mm_shape sh;
+    const fg_tensor *A = c->in[DQ_X], *B = c->in[DQ_W], *ws = fg_in(c, DQ_WS), *bias = fg_in(c, DQ_B);
+    const char *act = fg_attr_s(c->node, FG_ATTR_ACT, NULL);
+    if (act && strcmp(act, "gelu_erf") != 0)
+        return FG_KERR(c, FG_EUNSUPPORTED, "fused activation '%s'", act);
+    const fg_tensor *xs = fg_in(c, DQ_XS), *xz = fg_in(c, DQ_XZ);
+    bool pre_ok = A->dtype == FG_U8 && xs && xz && xs->dtype == FG_F32 && fg_tensor_numel(xs) == 1 &&
+                  xz->dtype == FG_U8 && fg_tensor_numel(xz) == 1;
+    if ((A->dtype != FG_F32 && !pre_ok) || !q_is8(B->dtype) || B->rank != 2 || !ws || ws->dtype != FG_F32)
+        return FG_KERR(c, FG_EUNSUPPORTED, "fused dynamic int8 matmul of %s and %s", fg_dtype_name(A->dtype),
+                       fg_dtype_name(B->dtype));
+    TRY(mm_shape_at(c, &sh, DQ_X, DQ_W, false));
+    int64_t nws = fg_tensor_numel(ws);
+    if (nws != 1 && nws != sh.N)
+        return FG_KERR(c, FG_ESHAPE, "B's scale has %lld values (1 or %lld expected)", (long long)nws, (long long)sh.N);
+    TRY(q_check_param(c, DQ_WZ, "the second operand's zero point", B->dtype, sh.N));
+    if (bias && (bias->dtype != FG_F32 || fg_tensor_numel(bias) != sh.N))
+        return FG_KERR(c, FG_ESHAPE, "bias must be float32 [%lld]", (long long)sh.N);
+    fg_set_shape(c->out[0], FG_F32, sh.y_rank, sh.y_dims);
+    const fg_tensor *r = fg_in(c, DQ_R);
+    if (r) {
+        /* the residual's dims are the output's trailing ones (1s before them): all numpy broadcasting
+         * a residual Add of the product's result can need without growing the output */
+        bool ok = r->dtype == FG_F32 && r->rank <= sh.y_rank;
+        for (int i = 0; ok && i < r->rank; i++) {
+            int64_t d = r->dims[r->rank - 1 - i], o = sh.y_dims[sh.y_rank - 1 - i];
+            ok = d == o || (d == 1 && fg_tensor_numel(r) == 1);
+        }
+        if (!ok)
+            return FG_KERR(c, FG_EUNSUPPORTED, "fused residual of %s rank %d that is not a suffix of the output",
+                           fg_dtype_name(r->dtype), r->rank);
+    }
+    return 0;
+}
+
+/* oneDNN u8 x s8 -> f32 matmul of the quantized A (scratch, or input 0) and B packed once: b_scale as
+ * output scales, then post-ops: times a_scale (a one-value binary operand in the scratch), plus the bias
+ * (a binary add: oneDNN adds its own bias before the output scales), plus the residual, GELU. A's zero
+ * point is a run-time argument (scratch). 1: not applicable. */
+static int dq_build(fg_kctx *c, dq_state *q) {
+    nn_state *s = &q->nn;
+    const fg_tensor *B = c->in[DQ_W], *bias = fg_in(c, DQ_B);
+    int32_t wz = 0;
+    if (fg_attr_i(c->node, FG_ATTR_QREF, 0) || !c->dnnl || !is_const(B) || !q_common_zp(c, DQ_WZ, &wz))
+        return 1;
+    if (B->dtype == FG_U8)
+        wz -= 128; /* packed as B - 128 (q_pack_weights) */
+    if (wz != 0)
+        return 1;
+    int64_t ad[2] = {q->M, q->K}, bd[2] = {q->K, q->N}, yd[2] = {q->M, q->N}, bsd[2] = {1, q->N}, one = 1;
+    int64_t sd[2] = {1, 1};
+    dnnl_memory_desc_t a_md, b_user, b_md, y_md, bias_md, sc_md, zp_md;
+    TRY(md_plain(c, &a_md, 2, ad, dnnl_u8));
+    TRY(md_plain(c, &b_user, 2, bd, dnnl_s8));
+    TRY(md_any_dt(c, &b_md, 2, bd, dnnl_s8));
+    TRY(md_plain(c, &y_md, 2, yd, dnnl_f32));
+    TRY(md_plain(c, &bias_md, 2, bsd, dnnl_f32));
+    TRY(md_plain(c, &sc_md, 2, sd, dnnl_f32));
+    TRY(md_plain(c, &zp_md, 1, &one, dnnl_s32));
+    DN(c, "attr", dnnl_primitive_attr_create(&s->attr));
+    DN(c, "attr", dnnl_primitive_attr_set_scratchpad_mode(s->attr, dnnl_scratchpad_mode_user));
+    const int32_t rt_zp = DNNL_RUNTIME_S32_VAL;
+    DN(c, "attr", dnnl_primitive_attr_set_output_scales(s->attr, q->n_ws, q->n_ws > 1 ? 1 << 1 : 0,
+                                                        c->in[DQ_WS]->data));
+    DN(c, "attr", dnnl_primitive_attr_set_zero_points(s->attr, DNNL_ARG_SRC, 1, 0, &rt_zp));
+    dnnl_post_ops_t po;
+    DN(c, "post-ops", dnnl_post_ops_create(&po));
+    dnnl_status_t st = dnnl_post_ops_append_binary(po, dnnl_binary_mul, &sc_md);
+    if (st == dnnl_success && bias)
+        st = dnnl_post_ops_append_binary(po, dnnl_binary_add, &bias_md);
+    if (st == dnnl_success && q->res_post)
+        st = dnnl_post_ops_append_binary(po, dnnl_binary_add, &y_md);
+    if (st == dnnl_success && q->gelu)
+        st = dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_gelu_erf, 0.f, 0.f);
+    if (st == dnnl_success)
+        st = dnnl_primitive_attr_set_post_ops(s->attr, po);
+    dnnl_post_ops_destroy(po);
+    if (st != dnnl_success)
+        return dn_err(c, "post-ops", st);
+    dnnl_matmul_desc_t d;
+    DN(c, "matmul desc", dnnl_matmul_desc_init(&d, &a_md, &b_md, NULL, &y_md));
+    if (s->n_pd >= NN_MAX_PD)
+        return FG_KERR(c, FG_EINTERNAL, "too many primitive descriptors");
+    if (dnnl_primitive_desc_create(&s->pd[s->n_pd], &d, s->attr, c->dnnl->engine, NULL) != dnnl_success)
+        return 1;
+    dnnl_primitive_desc_t pd = s->pd[s->n_pd++];
+    const char *impl = "";
+    dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
+    if (strncmp(impl, "ref", 3) == 0)
+        return 1; /* the C loops are as good */
+    const dnnl_memory_desc_t *bp = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    void *buf = st_own(c, s, dnnl_memory_desc_get_size(bp));
+    if (!buf)
+        return FG_ENOMEM;
+    TRY(q_pack_weights(c, B, &b_user, bp, buf));
+    dnnl_memory_t ma, mb, my, msc, mzp, mbias = NULL, mres = NULL;
+    if (q->pre)
+        TRY(st_mem(c, s, &a_md, MEM_IN, DQ_X, 0, NULL, &ma));
+    else
+        TRY(st_mem(c, s, &a_md, MEM_SCRATCH, 0, q->qa_off, NULL, &ma));
+    TRY(st_mem(c, s, bp, MEM_FIXED, 0, 0, buf, &mb));
+    TRY(st_mem(c, s, &y_md, MEM_OUT, 0, 0, NULL, &my));
+    TRY(st_mem(c, s, &sc_md, MEM_SCRATCH, 0, q->sc_off, NULL, &msc));
+    TRY(st_mem(c, s, &zp_md, MEM_SCRATCH, 0, q->zp_off, NULL, &mzp));
+    if (bias)
+        TRY(st_mem(c, s, &bias_md, MEM_FIXED, 0, 0, bias->data, &mbias));
+    if (q->res_post)
+        TRY(st_mem(c, s, &y_md, MEM_IN, DQ_R, 0, NULL, &mres));
+    nn_exec *e;
+    TRY(st_prim(c, s, pd, &e));
+    ex_arg(e, DNNL_ARG_SRC, ma);
+    ex_arg(e, DNNL_ARG_WEIGHTS, mb);
+    ex_arg(e, DNNL_ARG_DST, my);
+    ex_arg(e, DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC, mzp);
+    ex_arg(e, DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, msc);
+    if (mbias)
+        ex_arg(e, DNNL_ARG_ATTR_MULTIPLE_POST_OP(1) | DNNL_ARG_SRC_1, mbias);
+    if (mres)
+        ex_arg(e, DNNL_ARG_ATTR_MULTIPLE_POST_OP(mbias ? 2 : 1) | DNNL_ARG_SRC_1, mres);
+    st_finish(c, s);
+    return 0;
+}
+
+static int dq_prepare(fg_kctx *c) {
+    dq_state *q = fg_xcalloc(1, sizeof *q);
+    c->state = q; /* attached at once: the planner releases it on any error */
+    TRY(dq_infer(c));
+    mm_shape sh;
+    TRY(mm_shape_at(c, &sh, DQ_X, DQ_W, false));
+    nn_state *s = &q->nn;
+    q->K = sh.K;
+    q->N = sh.N;
+    q->M = sh.K ? fg_tensor_numel(c->in[DQ_X]) / sh.K : 0;
+    q->n_ws = fg_tensor_numel(c->in[DQ_WS]);
+    q->gelu = fg_attr_s(c->node, FG_ATTR_ACT, NULL) != NULL; /* dq_infer allows only gelu_erf */
+    const fg_tensor *r = fg_in(c, DQ_R);
+    if (r && q->gelu)
+        return FG_KERR(c, FG_EUNSUPPORTED, "a fused residual and GELU together");
+    q->res_post = r && fg_tensor_numel(r) == fg_tensor_numel(c->out[0]);
+    q->pre = c->in[DQ_X]->dtype == FG_U8;
+    if (fg_tensor_numel(c->out[0]) == 0) {
+        s->empty = 1;
+        return 0;
+    }
+    q->qa_off = st_take(s, q->pre ? 0 : (size_t)(q->M * q->K));
+    q->sc_off = st_take(s, sizeof(float));
+    q->zp_off = st_take(s, sizeof(int32_t));
+    q->acc_off = st_take(s, (size_t)q->N * 2 * sizeof(int32_t));
+    size_t own = s->scratch_used;
+    s->use_c = 1;
+    c->scratch_len = own;
+    if (q->K == 0)
+        return 0;
+    int prev = st_single_begin(c, s, q->M * q->K * q->N);
+    int rc = dq_build(c, q);
+    st_single_end(s, prev);
+    if (rc < 0)
+        return rc;
+    if (rc == 0)
+        s->use_c = 0; /* st_finish set the scratch oneDNN needs after ours */
+    return 0;
+}
+
+/* The C loops of the fused dynamic matmul, on A already quantized (qa) with zero point za. */
+static void dq_matmul_c(fg_kctx *c, const dq_state *q, const uint8_t *qa, int32_t za, float as) {
+    const fg_tensor *B = c->in[DQ_W], *bz = fg_in(c, DQ_WZ), *bias = fg_in(c, DQ_B);
+    int64_t K = q->K, N = q->N;
+    int32_t *zb = (int32_t *)((char *)c->scratch + q->acc_off), *acc = zb + N;
+    const float *bv = bias ? bias->data : NULL, *ws = c->in[DQ_WS]->data;
+    const fg_tensor *rt = fg_in(c, DQ_R);
+    const float *res = rt ? rt->data : NULL;
+    int64_t nres = rt ? fg_tensor_numel(rt) : 1; /* a suffix of the output (dq_infer): index modulo */
+    float *y = c->out[0]->data;
+    for (int64_t n = 0; n < N; n++)
+        zb[n] = q_zp(bz, n);
+    for (int64_t m = 0; m < q->M; m++) {
+        memset(acc, 0, (size_t)N * sizeof(int32_t));
+        for (int64_t k = 0; k < K; k++) {
+            int32_t av = (int32_t)qa[m * K + k] - za;
+            if (!av)
+                continue;
+            if (B->dtype == FG_U8)
+                q_axpy_uint8_t(acc, av, (const uint8_t *)B->data + k * N, zb, N);
+            else
+                q_axpy_int8_t(acc, av, (const int8_t *)B->data + k * N, zb, N);
+        }
+        float *yr = y + m * N;
+        for (int64_t n = 0; n < N; n++) {
+            float v = (float)acc[n] * ws[q->n_ws > 1 ? n : 0] * as; /* oneDNN's order */
+            v = bv ? v + bv[n] : v;
+            yr[n] = q->gelu ? 0.5f * v * (1.f + erff(v * (float)M_SQRT1_2)) : v;
+            if (res)
+                yr[n] += res[(m * N + n) % nres];
+        }
+    }
+}
+
+static int dq_run(fg_kctx *c) {
+    dq_state *q = c->state;
+    if (q->nn.empty)
+        return 0;
+    const float *x = c->in[DQ_X]->data;
+    int64_t n = q->M * q->K;
+    float s;
+    uint8_t zp;
+    uint8_t *qa;
+    if (q->pre) { /* quantized by a shared DynamicQuantizeLinear */
+        qa = c->in[DQ_X]->data;
+        s = *(const float *)c->in[DQ_XS]->data;
+        zp = *(const uint8_t *)c->in[DQ_XZ]->data;
+    } else {
+        qa = (uint8_t *)c->scratch + q->qa_off;
+        fg_dynquant_u8(x, n, nthreads(c), qa, &s, &zp);
+    }
+    *(float *)((char *)c->scratch + q->sc_off) = s;
+    *(int32_t *)((char *)c->scratch + q->zp_off) = zp;
+    if (q->nn.use_c) {
+        dq_matmul_c(c, q, qa, zp, s);
+        return 0;
+    }
+    TRY(st_exec(c, &q->nn));
+    const fg_tensor *rt = fg_in(c, DQ_R);
+    if (rt && !q->res_post) { /* a broadcast residual (a suffix of the output's dims) */
+        const float *r = rt->data;
+        float *y = c->out[0]->data;
+        int64_t nr = fg_tensor_numel(rt), ny = fg_tensor_numel(c->out[0]);
+        for (int64_t i = 0; i < ny; i++)
+            y[i] += r[i % nr];
+    }
+    return 0;
+}
+
+static int infer_mmi(fg_kctx *c) { return dq_fused(c) ? dq_infer(c) : q_infer(c, &q_io_mmi); }
+static int prepare_mmi(fg_kctx *c) { return dq_fused(c) ? dq_prepare(c) : q_prepare(c, &q_io_mmi); }
+static int run_mmi(fg_kctx *c) { return dq_fused(c) ? dq_run(c) : q_run(c); }
 static int infer_convi(fg_kctx *c) { return q_infer(c, &q_io_convi); }
 static int prepare_convi(fg_kctx *c) { return q_prepare(c, &q_io_convi); }
 static int infer_qmm(fg_kctx *c) { return q_infer(c, &q_io_qmm); }
@@ -3008,6 +3406,8 @@ static int run_lrn(fg_kctx *c) {
  * broadcast residual forces plain. */
 static void formats_conv(fg_kctx *c) {
     const fg_tensor *x = c->in[0], *y = c->out[0];
+    if (c->fmt_in[0] == FG_FMT_NXC) /* the int8 layout (a DequantizeLinear's output): float convs read plain */
+        c->fmt_in[0] = FG_FMT_PLAIN;
     for (int k = 1; k < c->n_in; k++)
         c->fmt_in[k] = FG_FMT_PLAIN;
     c->fmt_out[0] = FG_FMT_PLAIN;
@@ -3036,10 +3436,13 @@ static void formats_conv(fg_kctx *c) {
         c->fmt_in[r] = FG_FMT_NC16;
 }
 
-/* Pools run in their input's format (oneDNN pools blocked data natively); Indices need plain. */
+/* Pools run in their input's format (oneDNN pools blocked data natively, and 8-bit data channels-last,
+ * which is how the int8 convolutions leave it); Indices need plain. */
 static void formats_pool(fg_kctx *c) {
     const fg_tensor *x = c->in[0];
-    bool ok = x->dtype == FG_F32 && x->rank == 4 && x->dims[1] % 16 == 0 && !(c->n_out > 1 && c->out[1]);
+    bool ok = ((x->dtype == FG_F32 && x->dims[1] % 16 == 0) ||
+               ((x->dtype == FG_U8 || x->dtype == FG_I8) && c->fmt_in[0] == FG_FMT_NXC)) &&
+              x->rank == 4 && !(c->n_out > 1 && c->out[1]);
     int f = ok ? c->fmt_in[0] : FG_FMT_PLAIN;
     c->fmt_in[0] = (uint8_t)f;
     c->fmt_out[0] = (uint8_t)f;
@@ -3061,9 +3464,11 @@ const fg_op_def fg_ops_nn[] = {
     {.type = "GlobalMaxPool", .infer = infer_global_pool, .run = run_gmp},
     {.type = "BatchNormalization", .infer = infer_bn, .prepare = prepare_bn, .run = run_bn, .release = st_free},
     {.type = "LRN", .infer = infer_lrn, .run = run_lrn},
-    {.type = "MatMulInteger", .infer = infer_mmi, .prepare = prepare_mmi, .run = q_run, .release = st_free},
-    {.type = "ConvInteger", .infer = infer_convi, .prepare = prepare_convi, .run = q_run, .release = st_free},
+    {.type = "MatMulInteger", .infer = infer_mmi, .prepare = prepare_mmi, .run = run_mmi, .release = st_free},
+    {.type = "ConvInteger", .infer = infer_convi, .prepare = prepare_convi, .run = q_run, .release = st_free,
+     .formats = formats_qconv},
     {.type = "QLinearMatMul", .infer = infer_qmm, .prepare = prepare_qmm, .run = q_run, .release = st_free},
-    {.type = "QLinearConv", .infer = infer_qconv, .prepare = prepare_qconv, .run = q_run, .release = st_free},
+    {.type = "QLinearConv", .infer = infer_qconv, .prepare = prepare_qconv, .run = q_run, .release = st_free,
+     .formats = formats_qconv},
     {0},
 };

@@ -44,8 +44,11 @@ typedef struct fg_kctx {
  * plain row-major. FG_FMT_NC16 is oneDNN's channel-blocked layout (nChw16c for 4-D, nCw16c, nCdhw16c):
  * [N][C/16][spatial...][16], used only when C is a multiple of 16 so the byte size is unchanged. A chain of
  * convolutions, pools and elementwise ops stays blocked; the planner inserts reorders where a
- * consumer needs plain data. */
-enum { FG_FMT_PLAIN = 0, FG_FMT_NC16 = 1 };
+ * consumer needs plain data. FG_FMT_NXC is channels-last (nwc, nhwc, ndhwc), the layout oneDNN's int8
+ * convolutions (brgconv) work in: QLinearConv reads and writes it, and the per-tensor QuantizeLinear /
+ * DequantizeLinear and elementwise ops between int8 convolutions keep it, so a quantized CNN reorders
+ * only at its ends (resnet18's QDQ graph spent 20% of its time in per-conv reorders). */
+enum { FG_FMT_PLAIN = 0, FG_FMT_NC16 = 1, FG_FMT_NXC = 2 };
 
 enum {
     FG_OP_SHAPE_ONLY = 1u << 0, /* run reads only input shapes (Shape, Size): foldable at plan time */
@@ -75,6 +78,12 @@ enum {
 /* Attribute "_fg_qref" (int 1) on an int8 product (MatMulInteger, ConvInteger, QLinearMatMul,
  * QLinearConv) makes it run the C reference loops instead of oneDNN: the tests compare the two. */
 #define FG_ATTR_QREF "_fg_qref"
+
+/* Attribute "_fg_dynq" (int 1) on MatMulInteger: the node is the fused dynamic int8 matmul fuse.c makes
+ * from DynamicQuantizeLinear -> MatMulInteger -> Cast -> Mul(scales) [-> Add(bias)]; float input 0, int8
+ * constant weights 1 (zero point 3), their float scale 4, optional float bias 5; float output, then
+ * FG_ATTR_ACT "gelu_erf" when a GELU followed (nn.c). */
+#define FG_ATTR_DYNQ "_fg_dynq"
 
 typedef struct fg_op_def {
     const char *type;
@@ -154,6 +163,13 @@ static inline int32_t fg_quant_sat(float v, int32_t lo, int32_t hi) {
     v = v < (float)hi ? v : (float)hi;
     return (int32_t)v;
 }
+
+/* The uint8 scale and zero point DynamicQuantizeLinear picks for values in [lo, hi] (quant.c); shared
+ * with the fused dynamic matmul so both quantize identically. */
+void fg_dynquant_params(float lo, float hi, float *scale, uint8_t *zp);
+/* DynamicQuantizeLinear of float x[0..n) into y on up to n_threads threads (quant.c): the range pass, the
+ * parameters above and the rounding pass, vectorised; shared with the fused dynamic matmul (nn.c). */
+void fg_dynquant_u8(const float *x, int64_t n, int n_threads, uint8_t *y, float *scale, uint8_t *zero_point);
 
 /* Checks input i is present with one of the allowed dtypes (terminated by 0). */
 int fg_check_dtype(fg_kctx *c, int i, const fg_dtype *allowed);

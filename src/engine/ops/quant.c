@@ -4,7 +4,8 @@
  * oneDNN plumbing they share.
  * Rounding is half to even (rintf under the default rounding mode, as numpy's rint in ONNX's reference)
  * and results saturate to the target type; NaN, which ONNX leaves undefined, becomes the type's lowest
- * value. Everything is a loop over plain row-major data: no state, no allocation. */
+ * value. Also DequantizeAddQuantize, the residual connection of a QDQ CNN that fuse.c fuses. Everything is
+ * a loop without state or allocation; per-tensor ops run in any layout (formats_q). */
 #ifndef __clang__
 #pragma GCC optimize("no-trapping-math", "no-math-errno")
 #endif
@@ -13,6 +14,15 @@
 #include <stdint.h>
 
 #include "engine/ops/ops.h"
+
+/* The loops run once per element of every activation of a quantized model (resnet18's QDQ graph spent
+ * 27% of its time in them): the project is compiled for baseline x86-64, where rintf is a libm call and
+ * nothing vectorises, so the loops are cloned for x86-64-v4 and v3 and built at O3 (as NN_HOT in nn.c). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define Q_HOT __attribute__((optimize("O3"), target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define Q_HOT
+#endif
 
 /* Element-wise loops above this many elements are split across threads. */
 #define Q_PAR_MIN 65536
@@ -69,6 +79,18 @@ static int qlayout_get(fg_kctx *c, const fg_tensor *x, int si, int zi, qlayout *
     return 0;
 }
 
+/* Formats (ops.h): per tensor, QuantizeLinear and DequantizeLinear are elementwise, so they run in their
+ * input's format (the channels-last int8 chains of QLinearConv, or blocked float) and write the same;
+ * per axis they index channels and take plain data. The scale and zero point are plain. */
+static void formats_q(fg_kctx *c) {
+    const fg_tensor *s = fg_in(c, 1), *z = fg_in(c, 2);
+    int f = c->fmt_in[0];
+    memset(c->fmt_in, FG_FMT_PLAIN, (size_t)c->n_in);
+    bool per_tensor = s && fg_tensor_numel(s) == 1 && s->rank <= 1 && (!z || fg_tensor_numel(z) == 1);
+    c->fmt_in[0] = (uint8_t)(per_tensor ? f : FG_FMT_PLAIN);
+    c->fmt_out[0] = c->fmt_in[0];
+}
+
 /* ---- QuantizeLinear: y = saturate(round(x / scale) + zero_point) ---- */
 
 static int infer_quantize(fg_kctx *c) {
@@ -85,19 +107,28 @@ static int infer_quantize(fg_kctx *c) {
     return 0;
 }
 
-/* One run of n elements with one scale and zero point; x is float or int32 (xi). */
-#define QUANT_RUN(T, LO, HI)                                                                                 \
-    do {                                                                                                      \
-        T *y = (T *)yv + o;                                                                                   \
-        if (xf) {                                                                                             \
-            const float *x = xf + o;                                                                          \
-            for (int64_t i = 0; i < n; i++)                                                                   \
-                y[i] = (T)fg_quant_sat(rintf(x[i] / sc) + zf, LO, HI);                                        \
-        } else {                                                                                              \
-            const int32_t *x = xi + o;                                                                        \
-            for (int64_t i = 0; i < n; i++)                                                                   \
-                y[i] = (T)fg_quant_sat(rintf((float)x[i] / sc) + zf, LO, HI);                                 \
+/* One run of n elements with one scale and zero point; x is float or int32 (xi). The clamps are
+ * fg_quant_sat's, written out so that they vectorise (NaN fails both compares: the lowest value). */
+#define QUANT_FN(NAME, TX, T, LO, HI)                                                                         \
+    Q_HOT static void NAME(const TX *restrict x, T *restrict y, int64_t n, float sc, float zf) {             \
+        for (int64_t i = 0; i < n; i++) {                                                                     \
+            float v = rintf((float)x[i] / sc) + zf;                                                           \
+            v = v > (float)(LO) ? v : (float)(LO);                                                            \
+            v = v < (float)(HI) ? v : (float)(HI);                                                            \
+            y[i] = (T)(int32_t)v;                                                                             \
         }                                                                                                     \
+    }
+QUANT_FN(quant_f_u8, float, uint8_t, 0, 255)
+QUANT_FN(quant_f_i8, float, int8_t, -128, 127)
+QUANT_FN(quant_i_u8, int32_t, uint8_t, 0, 255)
+QUANT_FN(quant_i_i8, int32_t, int8_t, -128, 127)
+
+#define QUANT_RUN(T, FF, FI)                                                                                  \
+    do {                                                                                                      \
+        if (xf)                                                                                               \
+            FF(xf + o, (T *)yv + o, n, sc, zf);                                                               \
+        else                                                                                                  \
+            FI(xi + o, (T *)yv + o, n, sc, zf);                                                               \
     } while (0)
 
 static int run_quantize(fg_kctx *c) {
@@ -118,9 +149,9 @@ static int run_quantize(fg_kctx *c) {
         float sc = ((const float *)s->data)[ch];
         float zf = z ? (float)fg_tensor_get_i64(z, ch) : 0.f;
         if (u8)
-            QUANT_RUN(uint8_t, 0, 255);
+            QUANT_RUN(uint8_t, quant_f_u8, quant_i_u8);
         else
-            QUANT_RUN(int8_t, -128, 127);
+            QUANT_RUN(int8_t, quant_f_i8, quant_i_i8);
     }
     return 0;
 }
@@ -142,12 +173,14 @@ static int infer_dequantize(fg_kctx *c) {
 }
 
 /* (x - zp) in float, as ONNX's reference: exact for 8-bit types, and for int32 the same rounding */
-#define DEQUANT_RUN(T)                                                                                        \
-    do {                                                                                                      \
-        const T *xp = (const T *)x->data + o;                                                                 \
+#define DEQUANT_FN(NAME, T)                                                                                   \
+    Q_HOT static void NAME(const T *restrict xp, float *restrict y, int64_t n, float sc, float zf) {         \
         for (int64_t i = 0; i < n; i++)                                                                       \
             y[i] = ((float)xp[i] - zf) * sc;                                                                  \
-    } while (0)
+    }
+DEQUANT_FN(dequant_u8, uint8_t)
+DEQUANT_FN(dequant_i8, int8_t)
+DEQUANT_FN(dequant_i32, int32_t)
 
 static int run_dequantize(fg_kctx *c) {
     const fg_tensor *x = c->in[0], *s = c->in[1], *z = fg_in(c, 2);
@@ -164,9 +197,9 @@ static int run_dequantize(fg_kctx *c) {
         float zf = z ? (float)fg_tensor_get_i64(z, ch) : 0.f;
         float *y = yo + o;
         switch (x->dtype) {
-        case FG_U8: DEQUANT_RUN(uint8_t); break;
-        case FG_I8: DEQUANT_RUN(int8_t); break;
-        default: DEQUANT_RUN(int32_t); break;
+        case FG_U8: dequant_u8((const uint8_t *)x->data + o, y, n, sc, zf); break;
+        case FG_I8: dequant_i8((const int8_t *)x->data + o, y, n, sc, zf); break;
+        default: dequant_i32((const int32_t *)x->data + o, y, n, sc, zf); break;
         }
     }
     return 0;
@@ -192,36 +225,76 @@ static int infer_dynquant(fg_kctx *c) {
  * scale = (max(hi, 0) - min(lo, 0)) / 255, zero point = saturate(round(-min / scale))). All zeros (or
  * an empty x) give scale 0 and zero point 0, where the formula would divide by zero; x / 0 then
  * saturates every (zero) element to the zero point. */
-static void dynquant_params(float lo, float hi, float *scale, uint8_t *zp) {
+void fg_dynquant_params(float lo, float hi, float *scale, uint8_t *zp) {
     float mn = lo < 0.f ? lo : 0.f, mx = hi > 0.f ? hi : 0.f;
     float s = (mx - mn) / 255.0f;
     *scale = s;
     *zp = s > 0.f ? (uint8_t)fg_quant_sat(rintf(0.f - mn / s), 0, 255) : 0;
 }
 
-static int run_dynquant(fg_kctx *c) {
-    const fg_tensor *x = c->in[0];
-    const float *xd = x->data;
-    int64_t n = fg_tensor_numel(x);
+typedef float q16f __attribute__((vector_size(64)));
+typedef float q16f_u __attribute__((vector_size(64), aligned(4), may_alias));
+typedef int32_t q16i __attribute__((vector_size(64)));
+
+/* min and max of x[0..n), 0 included (DynamicQuantizeLinear's range; NaN is skipped by the compares).
+ * Sixteen running lanes as vector compare-and-blend: gcc does not vectorise a scalar min/max reduction
+ * (reassociating it is not exact for NaN and -0), which took 11% of bert_mini's dynamic int8 run. */
+Q_HOT static void range_blk(const float *restrict x, int64_t n, float *lo_out, float *hi_out) {
+    q16f vlo = {0}, vhi = {0};
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        q16f v = *(const q16f_u *)(x + i);
+        q16i ml = v < vlo, mh = v > vhi;
+        vlo = (q16f)(((q16i)v & ml) | ((q16i)vlo & ~ml));
+        vhi = (q16f)(((q16i)v & mh) | ((q16i)vhi & ~mh));
+    }
+    float lo[16], hi[16];
+    memcpy(lo, &vlo, sizeof lo);
+    memcpy(hi, &vhi, sizeof hi);
+    for (; i < n; i++) {
+        lo[0] = x[i] < lo[0] ? x[i] : lo[0];
+        hi[0] = x[i] > hi[0] ? x[i] : hi[0];
+    }
+    float l = 0.f, h = 0.f;
+    for (int j = 0; j < 16; j++) {
+        l = lo[j] < l ? lo[j] : l;
+        h = hi[j] > h ? hi[j] : h;
+    }
+    *lo_out = l;
+    *hi_out = h;
+}
+
+void fg_dynquant_u8(const float *x, int64_t n, int n_threads, uint8_t *y, float *scale, uint8_t *zero_point) {
+    enum { BLK = 16384 };
+    int nt = n_threads > 0 ? n_threads : 1;
+    int64_t nb = (n + BLK - 1) / BLK;
     float lo = 0.f, hi = 0.f;
-    /* NaN is skipped by the comparisons: it does not widen the range */
-#pragma omp parallel for num_threads(nthreads(c)) if (n > Q_PAR_MIN) reduction(min : lo) reduction(max : hi)
-    for (int64_t i = 0; i < n; i++) {
-        lo = xd[i] < lo ? xd[i] : lo;
-        hi = xd[i] > hi ? xd[i] : hi;
+#pragma omp parallel for num_threads(nt) if (n > Q_PAR_MIN) reduction(min : lo) reduction(max : hi)
+    for (int64_t b = 0; b < nb; b++) {
+        float l, h;
+        range_blk(x + b * BLK, b * BLK + BLK > n ? n - b * BLK : BLK, &l, &h);
+        lo = l < lo ? l : lo;
+        hi = h > hi ? h : hi;
     }
     float s;
     uint8_t zp;
-    dynquant_params(lo, hi, &s, &zp);
-    uint8_t *y = c->out[0]->data;
-    float zf = zp;
+    fg_dynquant_params(lo, hi, &s, &zp);
     if (s > 0.f) {
-#pragma omp parallel for num_threads(nthreads(c)) if (n > Q_PAR_MIN)
-        for (int64_t i = 0; i < n; i++)
-            y[i] = (uint8_t)fg_quant_sat(rintf(xd[i] / s) + zf, 0, 255);
+#pragma omp parallel for num_threads(nt) if (n > Q_PAR_MIN)
+        for (int64_t b = 0; b < nb; b++)
+            quant_f_u8(x + b * BLK, y + b * BLK, b * BLK + BLK > n ? n - b * BLK : BLK, s, (float)zp);
     } else {
         memset(y, zp, (size_t)n);
     }
+    *scale = s;
+    *zero_point = zp;
+}
+
+static int run_dynquant(fg_kctx *c) {
+    const fg_tensor *x = c->in[0];
+    float s;
+    uint8_t zp;
+    fg_dynquant_u8(x->data, fg_tensor_numel(x), nthreads(c), c->out[0]->data, &s, &zp);
     if (c->n_out > 1 && c->out[1])
         *(float *)c->out[1]->data = s;
     if (c->n_out > 2 && c->out[2])
@@ -229,9 +302,149 @@ static int run_dynquant(fg_kctx *c) {
     return 0;
 }
 
+/* ---- DequantizeAddQuantize: the residual connection of a QDQ-quantized CNN in one pass. fuse.c makes it
+ * from  r = [Relu](DequantizeLinear(a) + b),  y = QuantizeLinear(r)  (per-tensor constant parameters):
+ *   inputs  0 a (uint8/int8), 1 a_scale, 2 a_zero_point (optional), 3 b (float32, the float residual
+ *           stream), 4 y_scale, 5 y_zero_point (optional: uint8 0);
+ *   outputs 0 r (float32, optional: only where something else reads it), 1 y (y_zero_point's type);
+ *   FG_ATTR_ACT "relu" when a Relu was folded in.
+ * The float arithmetic is the unfused ops', step by step, so fusing changes no value; it reads and
+ * writes 10 bytes per element instead of the 30 of four float passes. Internal: not an ONNX op. ---- */
+
+enum { QA_A = 0, QA_AS, QA_AZ, QA_B, QA_YS, QA_YZ, QA_N };
+
+static int infer_qadd(fg_kctx *c) {
+    if (c->n_in < QA_N - 1 || c->n_out < 2 || !c->out[1] || !fg_in(c, QA_A) || !fg_in(c, QA_B) ||
+        !fg_in(c, QA_AS) || !fg_in(c, QA_YS))
+        return FG_KERR(c, FG_EINVAL, "DequantizeAddQuantize needs a, b, both scales and output y");
+    static const fg_dtype q8[] = {FG_U8, FG_I8, 0}, f32[] = {FG_F32, 0};
+    TRY(fg_check_dtype(c, QA_A, q8));
+    TRY(fg_check_dtype(c, QA_B, f32));
+    TRY(fg_check_dtype(c, QA_AS, f32));
+    TRY(fg_check_dtype(c, QA_YS, f32));
+    const fg_tensor *az = fg_in(c, QA_AZ), *yz = fg_in(c, QA_YZ);
+    if (fg_tensor_numel(c->in[QA_AS]) != 1 || fg_tensor_numel(c->in[QA_YS]) != 1 ||
+        (az && (fg_tensor_numel(az) != 1 || az->dtype != c->in[QA_A]->dtype)) ||
+        (yz && (fg_tensor_numel(yz) != 1 || (yz->dtype != FG_U8 && yz->dtype != FG_I8))))
+        return FG_KERR(c, FG_EUNSUPPORTED, "DequantizeAddQuantize takes per-tensor parameters of the data's type");
+    int rank;
+    int64_t dims[FG_MAX_RANK];
+    TRY(fg_broadcast_shape(c, c->in[QA_A], c->in[QA_B], &rank, dims));
+    if (c->out[0])
+        fg_set_shape(c->out[0], FG_F32, rank, dims);
+    fg_set_shape(c->out[1], yz ? yz->dtype : FG_U8, rank, dims);
+    return 0;
+}
+
+/* Same shapes run in a's format (the channels-last int8 chain) with b brought to it; broadcasting reads
+ * plain data. */
+static void formats_qadd(fg_kctx *c) {
+    const fg_tensor *a = c->in[QA_A], *b = c->in[QA_B];
+    bool same = a->rank == b->rank && memcmp(a->dims, b->dims, sizeof(int64_t) * (size_t)a->rank) == 0;
+    int f = same ? c->fmt_in[QA_A] : FG_FMT_PLAIN;
+    memset(c->fmt_in, FG_FMT_PLAIN, (size_t)c->n_in);
+    c->fmt_in[QA_A] = c->fmt_in[QA_B] = (uint8_t)f;
+    c->fmt_out[0] = c->fmt_out[1] = (uint8_t)f;
+}
+
+/* The parameters of one run as floats, and the output clamp. */
+typedef struct qadd_p {
+    float sa, za, sy, zy, lo, hi;
+    bool relu;
+} qadd_p;
+
+/* r (float) and y (as float) of one element from a and b: as DequantizeLinear, Add, Relu (x < 0 ? 0 : x,
+ * as the Relu kernel), QuantizeLinear. A macro: the clones below cannot inline a function built with other
+ * optimisation attributes, and a call per element kept them scalar (20% of resnet18's run). */
+#define QADD_ONE(A, B, P, R, Y)                                                                               \
+    do {                                                                                                      \
+        float v_ = ((A) - (P).za) * (P).sa + (B);                                                             \
+        v_ = (P).relu && v_ < 0.f ? 0.f : v_;                                                                 \
+        (R) = v_;                                                                                             \
+        float q_ = rintf(v_ / (P).sy) + (P).zy;                                                               \
+        q_ = q_ > (P).lo ? q_ : (P).lo; /* false for NaN: the lowest value, as fg_quant_sat */               \
+        (Y) = q_ < (P).hi ? q_ : (P).hi;                                                                      \
+    } while (0)
+
+/* The common case, vectorised: uint8 a and y, b of the same shape; r may be NULL. */
+Q_HOT static void qadd_u8(const uint8_t *restrict a, const float *restrict b, float *restrict r,
+                          uint8_t *restrict y, int64_t n, qadd_p p) {
+    if (r) {
+        for (int64_t i = 0; i < n; i++) {
+            float v;
+            QADD_ONE((float)a[i], b[i], p, r[i], v);
+            y[i] = (uint8_t)(int32_t)v;
+        }
+    } else {
+        for (int64_t i = 0; i < n; i++) {
+            float t, v;
+            QADD_ONE((float)a[i], b[i], p, t, v);
+            (void)t;
+            y[i] = (uint8_t)(int32_t)v;
+        }
+    }
+}
+
+static int run_qadd(fg_kctx *c) {
+    const fg_tensor *A = c->in[QA_A], *B = c->in[QA_B], *az = fg_in(c, QA_AZ), *yz = fg_in(c, QA_YZ);
+    fg_tensor *R = c->out[0], *Y = c->out[1];
+    bool yu8 = Y->dtype == FG_U8;
+    const char *act = fg_attr_s(c->node, FG_ATTR_ACT, NULL);
+    if (act && strcmp(act, "relu") != 0)
+        return FG_KERR(c, FG_EUNSUPPORTED, "fused activation '%s'", act);
+    qadd_p p = {.sa = *(const float *)c->in[QA_AS]->data, .sy = *(const float *)c->in[QA_YS]->data,
+                .za = az ? (float)fg_tensor_get_i64(az, 0) : 0.f, .zy = yz ? (float)fg_tensor_get_i64(yz, 0) : 0.f,
+                .lo = yu8 ? 0.f : -128.f, .hi = yu8 ? 255.f : 127.f, .relu = act != NULL};
+    int64_t n = fg_tensor_numel(Y);
+    const float *bd = B->data;
+    float *rd = R ? R->data : NULL;
+    if (fg_tensor_numel(A) == n && fg_tensor_numel(B) == n && A->dtype == FG_U8 && yu8) {
+        int64_t blk = n > Q_PAR_MIN ? 16384 : (n ? n : 1), nblk = (n + blk - 1) / blk;
+#pragma omp parallel for num_threads(nthreads(c)) if (n > Q_PAR_MIN)
+        for (int64_t k = 0; k < nblk; k++) {
+            int64_t o = k * blk, m = o + blk > n ? n - o : blk;
+            qadd_u8((const uint8_t *)A->data + o, bd + o, rd ? rd + o : NULL, (uint8_t *)Y->data + o, m, p);
+        }
+        return 0;
+    }
+    /* int8, or numpy broadcasting: index each input through its strides (0 on broadcast axes) */
+    int r = Y->rank;
+    int64_t sa[FG_MAX_RANK], sb[FG_MAX_RANK], idx[FG_MAX_RANK] = {0};
+    const fg_tensor *in[2] = {A, B};
+    int64_t *str[2] = {sa, sb};
+    for (int k = 0; k < 2; k++) {
+        int64_t st = 1;
+        for (int d = r - 1; d >= 0; d--) {
+            int di = d - (r - in[k]->rank);
+            int64_t len = di >= 0 ? in[k]->dims[di] : 1;
+            str[k][d] = len == 1 ? 0 : st;
+            st *= len;
+        }
+    }
+    for (int64_t i = 0; i < n; i++) {
+        int64_t oa = 0, ob = 0;
+        for (int d = 0; d < r; d++) {
+            oa += idx[d] * sa[d];
+            ob += idx[d] * sb[d];
+        }
+        float t, v;
+        QADD_ONE((float)fg_tensor_get_i64(A, oa), bd[ob], p, t, v);
+        if (rd)
+            rd[i] = t;
+        if (yu8)
+            ((uint8_t *)Y->data)[i] = (uint8_t)(int32_t)v;
+        else
+            ((int8_t *)Y->data)[i] = (int8_t)(int32_t)v;
+        for (int d = r - 1; d >= 0 && ++idx[d] == Y->dims[d]; d--)
+            idx[d] = 0;
+    }
+    return 0;
+}
+
 const fg_op_def fg_ops_quant[] = {
-    {.type = "QuantizeLinear", .infer = infer_quantize, .run = run_quantize},
-    {.type = "DequantizeLinear", .infer = infer_dequantize, .run = run_dequantize},
+    {.type = "QuantizeLinear", .infer = infer_quantize, .run = run_quantize, .formats = formats_q},
+    {.type = "DequantizeLinear", .infer = infer_dequantize, .run = run_dequantize, .formats = formats_q},
     {.type = "DynamicQuantizeLinear", .infer = infer_dynquant, .run = run_dynquant},
+    {.type = "DequantizeAddQuantize", .infer = infer_qadd, .run = run_qadd, .formats = formats_qadd},
     {0},
 };

@@ -2,7 +2,9 @@
  * with protobuf-c (Conv with per-channel int8 weights, an int32 bias and Relu; MatMul with per-column
  * weights and a float bias Add; Gemm with transB and Clip) runs fused (QLinearConv / QLinearMatMul on
  * oneDNN's int8 primitives) and unfused (no_optimize: the float ops between dequantize and quantize),
- * and the two must agree to within one quantization step, almost everywhere exactly. */
+ * and the two must agree to within one quantization step, almost everywhere exactly. The same for the
+ * dynamic-quantization chains (fused into MatMulInteger with FG_ATTR_DYNQ) and for a QDQ residual block
+ * (QLinearConv channels-last, DequantizeAddQuantize). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -388,9 +390,306 @@ static void qdq_chains_fuse_and_match_the_float_ops(void **state) {
     free(buf);
 }
 
+/* Gives node n (made by mb_node with one input) the three outputs o0..o2 (DynamicQuantizeLinear's). */
+static void mb_three_outs(mb *b, Onnx__NodeProto *n, const char *o0, const char *o1, const char *o2) {
+    const char **io = b->node_io[n - b->nodes];
+    io[3] = o0;
+    io[4] = o1;
+    io[5] = o2;
+    n->output = (char **)&io[3];
+    n->n_output = 3;
+}
+
+/* Runs a model (fused or not) on n_in float inputs; copies output k's cnt[k] values into out[k]. */
+static void run_io(const void *buf, size_t len, bool fuse, fg_tensor *in, int n_in, float **out, const int64_t *cnt,
+                   int n_out, size_t *n_nodes) {
+    fg_err e = {0};
+    fg_model_opts mo = {.no_optimize = !fuse};
+    fg_model *m = fg_model_load_buffer(buf, len, &mo, &e);
+    if (!m)
+        fail_msg("load: %s", e.msg);
+    size_t loaded;
+    fg_model_node_counts(m, &loaded, n_nodes);
+    fg_session *s = fg_session_new(m, &(fg_session_opts){.n_threads = 1}, &e);
+    assert_non_null(s);
+    fg_tensor res[4];
+    if (fg_session_run(s, in, n_in, res, n_out, &e) < 0)
+        fail_msg("run: %s", e.msg);
+    for (int k = 0; k < n_out; k++) {
+        assert_int_equal(fg_tensor_numel(&res[k]), cnt[k]);
+        memcpy(out[k], res[k].data, (size_t)cnt[k] * sizeof(float));
+    }
+    fg_session_free(s);
+    fg_model_free(m);
+}
+
+/* The dynamic-quantization model `frugal quantize --mode dynamic` writes, on x [6, 16]:
+ *   DynamicQuantizeLinear(x) -> (xq, xs, xz), shared by two products:
+ *   y = GELU(Cast(MatMulInteger(xq, W1 int8 [16, 24], xz)) * Mul(xs, s1[24]) + bias[24])
+ *   z = Cast(MatMulInteger(xq, W2 int8 [16, 8], xz)) * Mul(xs, s2)   (one weight scale)
+ *   v = Cast(MatMulInteger(xq, W3 int8 [16, 16], xz)) * Mul(xs, s2) + bias3[16] + x   (a residual)
+ *   t = Cast(MatMulInteger(DynamicQuantizeLinear(z) of its own, W4 int8 [8, 5])) * Mul(zs, s2) */
+static void *build_dynamic(size_t *len) {
+    mb *b = calloc(1, sizeof *b);
+    uint32_t seed = 777;
+    int64_t xd[2] = {6, 16}, yd[2] = {6, 24}, zd[2] = {6, 8};
+    mb_io(b, true, "x", 2, xd);
+    mb_io(b, false, "y", 2, yd);
+    mb_io(b, false, "z", 2, zd);
+    mb_io(b, false, "v", 2, xd);
+    int64_t td[2] = {6, 5}, w4d[2] = {8, 5};
+    mb_io(b, false, "t", 2, td);
+    int8_t w4[8 * 5];
+    for (int i = 0; i < 40; i++)
+        w4[i] = (int8_t)frand(&seed, -127.f, 127.f);
+    mb_init(b, "w4", FG_I8, 2, w4d, w4, 1);
+    int8_t w1[16 * 24], w2[16 * 8], w3[16 * 16];
+    float bias3[16];
+    for (int i = 0; i < 16 * 16; i++)
+        w3[i] = (int8_t)frand(&seed, -127.f, 127.f);
+    for (int i = 0; i < 16; i++)
+        bias3[i] = frand(&seed, -0.5f, 0.5f);
+    int64_t w3d[2] = {16, 16};
+    mb_init(b, "w3", FG_I8, 2, w3d, w3, 1);
+    mb_init(b, "bias3", FG_F32, 1, w3d + 1, bias3, 4);
+    float s1[24], bias[24];
+    for (int i = 0; i < 16 * 24; i++)
+        w1[i] = (int8_t)frand(&seed, -127.f, 127.f);
+    for (int i = 0; i < 16 * 8; i++)
+        w2[i] = (int8_t)frand(&seed, -127.f, 127.f);
+    for (int i = 0; i < 24; i++) {
+        s1[i] = 0.002f + 0.0001f * (float)i;
+        bias[i] = frand(&seed, -0.5f, 0.5f);
+    }
+    int64_t w1d[2] = {16, 24}, w2d[2] = {16, 8}, nd[1] = {24};
+    mb_init(b, "w1", FG_I8, 2, w1d, w1, 1);
+    mb_init(b, "w2", FG_I8, 2, w2d, w2, 1);
+    mb_init(b, "s1", FG_F32, 1, nd, s1, 4);
+    mb_init(b, "bias", FG_F32, 1, nd, bias, 4);
+    mb_scalar_f(b, "s2", 0.003f);
+    mb_scalar_f(b, "sqrt2", 1.4142135f);
+    mb_scalar_f(b, "one", 1.f);
+    mb_scalar_f(b, "half", 0.5f);
+    Onnx__NodeProto *n = mb_node(b, "DynamicQuantizeLinear", "unused", "x", NULL, NULL);
+    mb_three_outs(b, n, "xq", "xs", "xz");
+    mb_node(b, "MatMulInteger", "i1", "xq", "w1", "xz");
+    n = mb_node(b, "Cast", "f1", "i1", NULL, NULL);
+    mb_attr_i(b, n, "to", FG_F32);
+    mb_node(b, "Mul", "sc1", "xs", "s1", NULL);
+    mb_node(b, "Mul", "m1", "f1", "sc1", NULL);
+    mb_node(b, "Add", "a1", "bias", "m1", NULL);
+    mb_node(b, "Div", "g1", "a1", "sqrt2", NULL);
+    mb_node(b, "Erf", "g2", "g1", NULL, NULL);
+    mb_node(b, "Add", "g3", "g2", "one", NULL);
+    mb_node(b, "Mul", "g4", "a1", "g3", NULL);
+    mb_node(b, "Mul", "y", "g4", "half", NULL);
+    mb_node(b, "MatMulInteger", "i2", "xq", "w2", "xz");
+    n = mb_node(b, "Cast", "f2", "i2", NULL, NULL);
+    mb_attr_i(b, n, "to", FG_F32);
+    mb_node(b, "Mul", "sc2", "s2", "xs", NULL);
+    mb_node(b, "Mul", "z", "sc2", "f2", NULL);
+    mb_node(b, "MatMulInteger", "i3", "xq", "w3", "xz");
+    n = mb_node(b, "Cast", "f3", "i3", NULL, NULL);
+    mb_attr_i(b, n, "to", FG_F32);
+    mb_node(b, "Mul", "m3", "f3", "sc2", NULL);
+    mb_node(b, "Add", "a3", "m3", "bias3", NULL);
+    mb_node(b, "Add", "v", "x", "a3", NULL);
+    n = mb_node(b, "DynamicQuantizeLinear", "unused2", "z", NULL, NULL);
+    mb_three_outs(b, n, "zq", "zs", "zz");
+    mb_node(b, "MatMulInteger", "i4", "zq", "w4", "zz");
+    n = mb_node(b, "Cast", "f4", "i4", NULL, NULL);
+    mb_attr_i(b, n, "to", FG_F32);
+    mb_node(b, "Mul", "sc4", "zs", "s2", NULL);
+    mb_node(b, "Mul", "t", "f4", "sc4", NULL);
+    void *buf = mb_pack(b, len);
+    mb_free(b);
+    free(b);
+    return buf;
+}
+
+/* got and want agree to rel (relative to want's largest magnitude) everywhere. */
+static void assert_close(const float *got, const float *want, int n, float rel) {
+    float mx = 0.f;
+    for (int i = 0; i < n; i++)
+        mx = fabsf(want[i]) > mx ? fabsf(want[i]) : mx;
+    for (int i = 0; i < n; i++)
+        if (fabsf(got[i] - want[i]) > rel * mx)
+            fail_msg("element %d: fused %g, unfused %g (max %g)", i, got[i], want[i], mx);
+}
+
+static void dynamic_chains_fuse_and_match_the_unfused_ops(void **state) {
+    (void)state;
+    size_t len;
+    void *buf = build_dynamic(&len);
+    static float x[96], y_f[144], z_f[48], y_u[144], z_u[48], v_f[96], v_u[96], t_f[30], t_u[30];
+    uint32_t seed = 5;
+    for (int i = 0; i < 96; i++)
+        x[i] = frand(&seed, -3.f, 2.f); /* asymmetric: a zero point other than 128 */
+    fg_tensor in = {.dtype = FG_F32, .rank = 2, .dims = {6, 16}, .data = x};
+    int64_t cnt[4] = {144, 48, 96, 30};
+    size_t nf, nu;
+    run_io(buf, len, true, &in, 1, (float *[]){y_f, z_f, v_f, t_f}, cnt, 4, &nf);
+    run_io(buf, len, false, &in, 1, (float *[]){y_u, z_u, v_u, t_u}, cnt, 4, &nu);
+    /* fused: the shared DynamicQuantizeLinear, the three products reading it, and t's product with its
+     * own quantization absorbed */
+    assert_int_equal(nf, 5);
+    assert_int_equal(nu, 25);
+    /* the same integer products; only float rounding (the scales' order, oneDNN's erf) differs */
+    assert_close(y_f, y_u, 144, 1e-5f);
+    assert_close(z_f, z_u, 48, 1e-5f);
+    assert_close(v_f, v_u, 96, 1e-5f);
+    /* z's float rounding may move a value of t's quantization by one step: compare loosely */
+    assert_close(t_f, t_u, 30, 2e-2f);
+    int neg = 0;
+    for (int i = 0; i < 144; i++)
+        neg += y_f[i] < 0.f;
+    assert_true(neg > 0 && neg < 144); /* GELU's negative lobe: the activation ran */
+    free(buf);
+}
+
+/* A residual block in QDQ form, on x [1, 16, 6, 6]:
+ *   c1 = Q(Conv(DQ(Q(x)), w1))         r = Relu(DQ(c1) + x)        (the float stream continues: r is an output)
+ *   y  = DQ(Q(Conv(DQ(Q(r)), w2)))
+ * Fused: QLinearConv, DequantizeAddQuantize (r and Q(r) in one pass), QLinearConv, with the int8 tensors
+ * channels-last between them. */
+static void *build_residual(size_t *len) {
+    mb *b = calloc(1, sizeof *b);
+    uint32_t seed = 4242;
+    int64_t xd[4] = {1, 16, 6, 6};
+    mb_io(b, true, "x", 4, xd);
+    mb_io(b, false, "y", 4, xd);
+    mb_io(b, false, "r", 4, xd);
+    int8_t w1[16 * 16 * 9], w2[16 * 16 * 9], zw[16] = {0};
+    float sw[16];
+    for (int i = 0; i < 16 * 16 * 9; i++) {
+        w1[i] = (int8_t)frand(&seed, -127.f, 127.f);
+        w2[i] = (int8_t)frand(&seed, -127.f, 127.f);
+    }
+    for (int i = 0; i < 16; i++)
+        sw[i] = 0.0005f + 0.00005f * (float)i;
+    int64_t wd[4] = {16, 16, 3, 3}, cd[1] = {16}, pads[4] = {1, 1, 1, 1};
+    mb_init(b, "w1", FG_I8, 4, wd, w1, 1);
+    mb_init(b, "w2", FG_I8, 4, wd, w2, 1);
+    mb_init(b, "sw", FG_F32, 1, cd, sw, 4);
+    mb_init(b, "zw", FG_I8, 1, cd, zw, 1);
+    mb_scalar_f(b, "sx", SX);
+    mb_scalar_u8(b, "zx", FG_U8, 100);
+    mb_scalar_f(b, "sc", SY);
+    mb_scalar_u8(b, "zc", FG_U8, 120);
+    mb_scalar_f(b, "sr", S3);
+    mb_scalar_u8(b, "zr", FG_U8, 0);
+    mb_node(b, "QuantizeLinear", "xq", "x", "sx", "zx");
+    mb_node(b, "DequantizeLinear", "xf", "xq", "sx", "zx");
+    Onnx__NodeProto *n = mb_node(b, "DequantizeLinear", "w1f", "w1", "sw", "zw");
+    mb_attr_i(b, n, "axis", 0);
+    n = mb_node(b, "Conv", "c1f", "xf", "w1f", NULL);
+    mb_attr_ints(b, n, "pads", pads, 4);
+    mb_node(b, "QuantizeLinear", "c1q", "c1f", "sc", "zc");
+    mb_node(b, "DequantizeLinear", "c1d", "c1q", "sc", "zc");
+    mb_node(b, "Add", "s", "c1d", "x", NULL);
+    mb_node(b, "Relu", "r", "s", NULL, NULL);
+    mb_node(b, "QuantizeLinear", "rq", "r", "sr", "zr");
+    mb_node(b, "DequantizeLinear", "rf", "rq", "sr", "zr");
+    n = mb_node(b, "DequantizeLinear", "w2f", "w2", "sw", "zw");
+    mb_attr_i(b, n, "axis", 0);
+    n = mb_node(b, "Conv", "c2f", "rf", "w2f", NULL);
+    mb_attr_ints(b, n, "pads", pads, 4);
+    mb_node(b, "QuantizeLinear", "c2q", "c2f", "sc", "zc");
+    mb_node(b, "DequantizeLinear", "y", "c2q", "sc", "zc");
+    void *buf = mb_pack(b, len);
+    mb_free(b);
+    free(b);
+    return buf;
+}
+
+static void residual_blocks_stay_int8_and_match_the_float_ops(void **state) {
+    (void)state;
+    size_t len;
+    void *buf = build_residual(&len);
+    static float x[576], y_f[576], r_f[576], y_u[576], r_u[576];
+    uint32_t seed = 31;
+    for (int i = 0; i < 576; i++)
+        x[i] = frand(&seed, -2.f, 3.f);
+    fg_tensor in = {.dtype = FG_F32, .rank = 4, .dims = {1, 16, 6, 6}, .data = x};
+    int64_t cnt[2] = {576, 576};
+    size_t nf, nu;
+    run_io(buf, len, true, &in, 1, (float *[]){y_f, r_f}, cnt, 2, &nf);
+    run_io(buf, len, false, &in, 1, (float *[]){y_u, r_u}, cnt, 2, &nu);
+    /* fused: Q(x), QLinearConv, DequantizeAddQuantize, QLinearConv, DQ(y) */
+    assert_int_equal(nf, 5);
+    assert_int_equal(nu, 12);
+    /* the float stream is the unfused ops' arithmetic step by step; y within one step of it */
+    assert_steps(r_f, r_u, 576, 1e-6f);
+    assert_steps(y_f, y_u, 576, SY);
+    int zero = 0, pos = 0;
+    for (int i = 0; i < 576; i++) {
+        zero += r_f[i] == 0.f;
+        pos += r_f[i] > 0.f;
+    }
+    assert_true(zero > 0 && pos > 0); /* the Relu took effect */
+    free(buf);
+}
+
+/* y = MaxPool(DQ(Conv_int8(...))) as resnet's stem: x [1, 16, 8, 8] -> Q -> DQ -> Conv(3x3, pads 1) -> Q
+ * -> DQ -> MaxPool(3x3, stride 2, pads 1) -> y. Fused, the pool runs on the convolution's uint8 output
+ * (channels-last) and the DequantizeLinear after it: the same values exactly. */
+static void pool_of_dequantized_runs_on_int8(void **state) {
+    (void)state;
+    mb *b = calloc(1, sizeof *b);
+    uint32_t seed = 99;
+    int64_t xd[4] = {1, 16, 8, 8}, yd[4] = {1, 16, 4, 4};
+    mb_io(b, true, "x", 4, xd);
+    mb_io(b, false, "y", 4, yd);
+    int8_t w[16 * 16 * 9], zw[16] = {0};
+    float sw[16];
+    for (int i = 0; i < 16 * 16 * 9; i++)
+        w[i] = (int8_t)frand(&seed, -127.f, 127.f);
+    for (int i = 0; i < 16; i++)
+        sw[i] = 0.0005f + 0.00005f * (float)i;
+    int64_t wd[4] = {16, 16, 3, 3}, cd[1] = {16}, pads[4] = {1, 1, 1, 1}, k3[2] = {3, 3}, s2[2] = {2, 2};
+    mb_init(b, "w", FG_I8, 4, wd, w, 1);
+    mb_init(b, "sw", FG_F32, 1, cd, sw, 4);
+    mb_init(b, "zw", FG_I8, 1, cd, zw, 1);
+    mb_scalar_f(b, "sx", SX);
+    mb_scalar_u8(b, "zx", FG_U8, 100);
+    mb_scalar_f(b, "sc", SY);
+    mb_scalar_u8(b, "zc", FG_U8, 120);
+    mb_node(b, "QuantizeLinear", "xq", "x", "sx", "zx");
+    mb_node(b, "DequantizeLinear", "xf", "xq", "sx", "zx");
+    Onnx__NodeProto *n = mb_node(b, "DequantizeLinear", "wf", "w", "sw", "zw");
+    mb_attr_i(b, n, "axis", 0);
+    n = mb_node(b, "Conv", "cf", "xf", "wf", NULL);
+    mb_attr_ints(b, n, "pads", pads, 4);
+    mb_node(b, "QuantizeLinear", "cq", "cf", "sc", "zc");
+    mb_node(b, "DequantizeLinear", "cd", "cq", "sc", "zc");
+    n = mb_node(b, "MaxPool", "y", "cd", NULL, NULL);
+    mb_attr_ints(b, n, "kernel_shape", k3, 2);
+    mb_attr_ints(b, n, "strides", s2, 2);
+    mb_attr_ints(b, n, "pads", pads, 4);
+    size_t len;
+    void *buf = mb_pack(b, &len);
+    mb_free(b);
+    free(b);
+    static float x[1024], y_f[256], y_u[256];
+    for (int i = 0; i < 1024; i++)
+        x[i] = frand(&seed, -2.f, 3.f);
+    fg_tensor in = {.dtype = FG_F32, .rank = 4, .dims = {1, 16, 8, 8}, .data = x};
+    int64_t cnt[1] = {256};
+    size_t nf, nu;
+    run_io(buf, len, true, &in, 1, (float *[]){y_f}, cnt, 1, &nf);
+    run_io(buf, len, false, &in, 1, (float *[]){y_u}, cnt, 1, &nu);
+    assert_int_equal(nf, 4); /* Q(x), QLinearConv, MaxPool, DQ */
+    assert_int_equal(nu, 6);
+    assert_steps(y_f, y_u, 256, SY); /* the convolution: within a step; the pool adds nothing */
+    free(buf);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(qdq_chains_fuse_and_match_the_float_ops),
+        cmocka_unit_test(dynamic_chains_fuse_and_match_the_unfused_ops),
+        cmocka_unit_test(residual_blocks_stay_int8_and_match_the_float_ops),
+        cmocka_unit_test(pool_of_dequantized_runs_on_int8),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,7 +3,8 @@
  * QLinearMatMul, QLinearConv). ONNX's test data has a handful of tiny cases; these cover rounding half to
  * even, saturation, NaN and infinities, per-axis parameters, int8 against uint8, and every product three
  * ways on the same inputs: the oneDNN int8 primitive (constant weights), the C reference loops (forced
- * with _fg_qref, or taken because the weights arrive only at run time) and a naive loop written here. */
+ * with _fg_qref, or taken because the weights arrive only at run time) and a naive loop written here;
+ * the same for the fused dynamic matmul (MatMulInteger with _fg_dynq). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -586,8 +587,83 @@ static void int8_products_reject_bad_operands(void **state) {
     assert_int_equal(run_q("MatMulInteger", NULL, 0, zn, 3, &ty, 1, 0, &e), FG_ESHAPE);
 }
 
+/* ---- the fused dynamic int8 matmul (MatMulInteger with FG_ATTR_DYNQ, made by fuse.c) ---- */
+
+/* Checks the fused node on x [2, M, K] and constant B [K, N] (bdt, one zero point bz or none), per-column
+ * or one weight scale, optional bias and GELU: oneDNN (where it applies) and the C loops (_fg_qref) both
+ * against DynamicQuantizeLinear + an integer matmul + the float scaling written here. */
+static void check_dynq(int64_t M, int64_t K, int64_t N, fg_dtype bdt, int bz, bool per_col, bool bias, bool gelu) {
+    int64_t xd[3] = {2, M, K}, bd[2] = {K, N}, nd[1] = {N}, nx = 2 * M * K, ny = 2 * M * N;
+    float *x = fg_xmalloc((size_t)nx * sizeof(float)), ws[256], bv[256];
+    assert_true(N <= 256);
+    uint8_t *b = bytes(K * N, 21), *xq = fg_xmalloc((size_t)nx), bz8 = (uint8_t)bz;
+    for (int64_t i = 0; i < nx; i++)
+        x[i] = (float)((i * 37 + 11) % 101) * 0.05f - 1.7f;
+    for (int64_t n = 0; n < N; n++) {
+        ws[n] = per_col ? 0.004f + 0.0002f * (float)(n % 9) : 0.005f;
+        bv[n] = (float)(n % 11) * 0.1f - 0.5f;
+    }
+    float xs;
+    uint8_t xz;
+    run_dynq(x, nx, xq, &xs, &xz);
+    float *want = fg_xmalloc((size_t)ny * sizeof(float));
+    for (int64_t m = 0; m < 2 * M; m++)
+        for (int64_t n = 0; n < N; n++) {
+            int32_t acc = 0;
+            for (int64_t k = 0; k < K; k++)
+                acc += ((int32_t)xq[m * K + k] - xz) * (ld8(b, bdt, k * N + n) - (bz >= -128 ? bz : 0));
+            float v = (float)acc * (xs * ws[per_col ? n : 0]) + (bias ? bv[n] : 0.f);
+            want[m * N + n] = gelu ? 0.5f * v * (1.f + erff(v / sqrtf(2.f))) : v;
+        }
+    fg_tensor tx = tens(FG_F32, 3, xd, x), tb = tens(bdt, 2, bd, b), tz = tens(bdt, 0, NULL, &bz8);
+    fg_tensor tws = tens(FG_F32, per_col ? 1 : 0, nd, ws), tbias = tens(FG_F32, 1, nd, bv);
+    fg_tensor *ins[6] = {&tx, &tb, NULL, bz >= -128 ? &tz : NULL, &tws, bias ? &tbias : NULL};
+    fg_attr at[3] = {ai(FG_ATTR_DYNQ, 1), as(FG_ATTR_ACT, "gelu_erf"), ai(FG_ATTR_QREF, 1)};
+    for (int way = 0; way < 2; way++) {
+        fg_attr use[3];
+        int na = 0;
+        use[na++] = at[0];
+        if (gelu)
+            use[na++] = at[1];
+        if (way == 1)
+            use[na++] = at[2];
+        fg_tensor ty;
+        fg_err e = {0};
+        assert_int_equal(run_q("MatMulInteger", use, na, ins, bias ? 6 : 5, &ty, 1, 1u, &e), 0);
+        assert_int_equal(ty.dtype, FG_F32);
+        assert_int_equal(ty.rank, 3);
+        assert_int_equal(ty.dims[2], N);
+        float mx = 0.f;
+        for (int64_t i = 0; i < ny; i++)
+            mx = fabsf(want[i]) > mx ? fabsf(want[i]) : mx;
+        for (int64_t i = 0; i < ny; i++)
+            if (fabsf(((float *)ty.data)[i] - want[i]) > 1e-5f * mx + 1e-6f)
+                fail_msg("dynq way %d element %lld: %g, want %g", way, (long long)i, ((float *)ty.data)[i], want[i]);
+        free(ty.data);
+    }
+    free(want);
+    free(xq);
+    free(b);
+    free(x);
+}
+
+static void dynamic_matmul_onednn_and_c_agree(void **state) {
+    (void)state;
+    /* int8 weights without a zero point, per-column scales, bias, GELU: BERT's feed-forward */
+    check_dynq(7, 48, 40, FG_I8, -1000, true, true, true);
+    /* one scale, no bias, nothing after */
+    check_dynq(3, 20, 9, FG_I8, -1000, false, false, false);
+    /* uint8 weights with zero point 128: shifted into int8 for oneDNN */
+    check_dynq(5, 33, 17, FG_U8, 128, true, true, false);
+    /* a weight zero point oneDNN's shift does not remove: the C loops */
+    check_dynq(4, 16, 12, FG_I8, 3, true, false, true);
+    /* big enough for oneDNN's blocking */
+    check_dynq(64, 256, 128, FG_I8, -1000, true, true, false);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(dynamic_matmul_onednn_and_c_agree),
         cmocka_unit_test(quantize_rounds_half_to_even_and_saturates),
         cmocka_unit_test(quantize_zero_point_shifts_after_rounding),
         cmocka_unit_test(quantize_and_dequantize_per_axis),
