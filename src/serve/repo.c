@@ -691,7 +691,7 @@ static fg_repo_version *version_load(fg_repo *r, fg_repo_model *m, int64_t versi
         fg_err_set(e, FG_ENOMEM, "out of memory");
         goto fail;
     }
-    fg_session_opts so = {.n_threads = st.threads};
+    fg_session_opts so = {.n_threads = st.threads, .precision = r->o.precision};
     for (int i = 0; i < st.instances; i++)
         if (!(v->sessions[i] = fg_session_new(v->model, &so, e)))
             goto fail;
@@ -730,6 +730,12 @@ static fg_repo_version *version_load(fg_repo *r, fg_repo_model *m, int64_t versi
             "queue delay %llu us (%s), max queue %zu",
             m->name, v->vstr, (double)(fg_now_ns() - t0) / 1e6, st.instances, st.threads, (long long)st.max_batch,
             (unsigned long long)st.delay_us, st.adaptive ? "adaptive" : "fixed", st.max_queue);
+    if (r->o.precision == FG_PREC_BF16 && !r->o.no_warmup) { /* the warmup built a plan: say what runs in bf16 */
+        size_t n_bf16, n_f32;
+        fg_session_bf16_nodes(v->sessions[0], &n_bf16, &n_f32);
+        fg_info("repo: model '%s' version %s: bf16 compute for %zu products, %zu kept in f32 (no oneDNN bf16 "
+                "kernel on this CPU)", m->name, v->vstr, n_bf16, n_f32);
+    }
     fg_model_config_free(&c);
     return v;
 fail:
@@ -1617,6 +1623,10 @@ int fg_repo_open(const fg_repo_opts *o, fg_repo **out, fg_err *e) {
     free_names(names, n);
     for (size_t i = 0; i < r->n_models; i++) {
         int changed;
+        if (o->cancel && atomic_load(o->cancel)) {
+            fg_err_set(e, FG_ESTOPPED, "stopped while loading models (%zu of %zu loaded)", i, r->n_models);
+            goto fail;
+        }
         if (model_sync(r, r->models[i], &changed, e) < 0)
             goto fail;
     }

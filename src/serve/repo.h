@@ -36,6 +36,7 @@
 #ifndef FG_SERVE_REPO_H
 #define FG_SERVE_REPO_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -85,6 +86,7 @@ typedef struct fg_repo_opts {
     fg_repo_overrides overrides;
     unsigned kpi_window_s;  /* rolling window of the KPI figures (0 = 60) */
     int no_warmup;          /* 1: skip warmup runs */
+    fg_precision precision; /* compute precision of every session (FG_PREC_F32 when zeroed) */
     unsigned poll_s;        /* > 0: rescan the repository every poll_s seconds */
     double price_per_hour;  /* machine price, for the KPI cost figures */
     fg_cache *cache;        /* response cache (NULL: none); purged per model on unload and version switch */
@@ -94,6 +96,9 @@ typedef struct fg_repo_opts {
      * asked once per version load; NULL = no variants. The returned string must outlive the repo. */
     const char *(*variant_of)(void *ctx, const char *model, int64_t version);
     void *variant_ctx;
+    /* NULL, or a flag that fg_repo_open reads between models: once nonzero it stops loading and fails
+     * with FG_ESTOPPED (a SIGTERM during a long startup need not wait for every model) */
+    const _Atomic int *cancel;
 } fg_repo_opts;
 
 typedef struct fg_repo fg_repo;

@@ -33,6 +33,8 @@ static void eval_usage(FILE *f) {
             "                          model's input has the same size per sample, e.g. [N,64] -> [N,1,8,8])\n"
             "  --labels FILE.npy       true classes (integers, one per sample)\n"
             "  --threads N             compute threads per model (default 1: the cost of one core)\n"
+            "  --precision P           fp32 (default) or bf16 compute for every model (Conv/MatMul/Gemm\n"
+            "                          with bf16 weights and inputs, f32 accumulation)\n"
             "  --repeat N              timed runs per batch size (default 200)\n"
             "  --price-per-hour USD    price of the machine (default 0.085, one small cloud core)\n"
             "  --accuracy-budget PTS   accuracy points a variant may lose (default 0.5)\n"
@@ -92,8 +94,8 @@ static int shape_input(const fg_tensor *data, const fg_tensor_info *info, int64_
     return 0;
 }
 
-static int evaluate(const char *path, const fg_tensor *data, int threads, int repeat, double price, result *r,
-                    char *err, size_t errn) {
+static int evaluate(const char *path, const fg_tensor *data, int threads, fg_precision prec, int repeat, double price,
+                    result *r, char *err, size_t errn) {
     fg_err e = {0};
     memset(r, 0, sizeof *r);
     r->path = path;
@@ -101,7 +103,7 @@ static int evaluate(const char *path, const fg_tensor *data, int threads, int re
     struct stat st;
     r->size = stat(path, &st) == 0 ? (long long)st.st_size : -1;
     fg_model *m = fg_model_load(path, NULL, &e);
-    fg_session_opts so = {.n_threads = threads};
+    fg_session_opts so = {.n_threads = threads, .precision = prec};
     fg_session *s = m ? fg_session_new(m, &so, &e) : NULL;
     double *lat = NULL;
     int rc = -1;
@@ -238,10 +240,11 @@ int fg_cmd_eval(int argc, char **argv) {
         {"threads", required_argument, 0, 't'}, {"repeat", required_argument, 0, 'r'},
         {"price-per-hour", required_argument, 0, 'p'}, {"accuracy-budget", required_argument, 0, 'b'},
         {"json", no_argument, 0, 'j'},         {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0},
+        {"precision", required_argument, 0, 'P'}, {0, 0, 0, 0},
     };
     const char *data_path = NULL, *labels_path = NULL;
     int threads = 1, repeat = 200, json = 0, ch;
+    fg_precision prec = FG_PREC_F32;
     double price = 0.085, budget = 0.5;
     optind = 1;
     opterr = 0;
@@ -272,6 +275,12 @@ int fg_cmd_eval(int argc, char **argv) {
                 budget = v;
             break;
         case 'j': json = 1; break;
+        case 'P':
+            if (fg_precision_parse(optarg, &prec) < 0) {
+                fprintf(stderr, "frugal eval: --precision is 'fp32' or 'bf16', got '%s'\n", optarg);
+                return 2;
+            }
+            break;
         case 'h': eval_usage(stdout); return 0;
         default:
             fprintf(stderr, "frugal eval: unknown or incomplete option '%s' (see frugal eval --help)\n", argv[optind - 1]);
@@ -312,7 +321,7 @@ int fg_cmd_eval(int argc, char **argv) {
         }
     }
     for (int i = 0; i < nm; i++, nres++)
-        if (evaluate(argv[optind + i], &x, threads, repeat, price, &res[i], err, sizeof err) < 0) {
+        if (evaluate(argv[optind + i], &x, threads, prec, repeat, price, &res[i], err, sizeof err) < 0) {
             nres++;
             goto fail;
         }
@@ -345,7 +354,8 @@ int fg_cmd_eval(int argc, char **argv) {
     if (json) {
         printf("{\"data\":");
         jstr(data_path);
-        printf(",\"samples\":%lld,\"threads\":%d,\"price_per_hour_usd\":", (long long)n, threads);
+        printf(",\"samples\":%lld,\"threads\":%d,\"precision\":\"%s\",\"price_per_hour_usd\":", (long long)n, threads,
+               fg_precision_name(prec));
         jnum(price);
         printf(",\"accuracy_budget_points\":");
         jnum(budget);
@@ -385,8 +395,8 @@ int fg_cmd_eval(int argc, char **argv) {
         }
         printf("]}\n");
     } else {
-        printf("frugal eval: %lld samples from %s, %d thread%s, $%.4f/h\n\n", (long long)n, data_path, threads,
-               threads == 1 ? "" : "s", price);
+        printf("frugal eval: %lld samples from %s, %d thread%s, %s, $%.4f/h\n\n", (long long)n, data_path, threads,
+               threads == 1 ? "" : "s", fg_precision_name(prec), price);
         printf("%-28s %9s %9s %9s %10s %10s %12s %10s %10s %12s %11s\n", "model", "size KB", labels_path ? "accuracy" : "agree",
                "max diff", "b1 p50 us", "b1 p99 us", "b1 items/s", "b32 p50 us", "b32 p99 us", "b32 items/s", "$ per 1k");
         for (int i = 0; i < nm; i++) {

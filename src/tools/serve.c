@@ -46,6 +46,8 @@ static void serve_usage(FILE *f) {
             "  --loops N                HTTP event-loop threads (default: one per CPU)\n"
             "  --instances N            model instances, one engine session each (config: instance_group)\n"
             "  --threads N              compute threads per instance (default 1)\n"
+            "  --precision P            fp32 (default) or bf16 compute for every model: Conv/MatMul/Gemm with\n"
+            "                           bf16 weights and inputs, f32 accumulation (fast on CPUs with AMX)\n"
             "  --max-batch N            items per batch (config: max_batch_size; 0 = no batching)\n"
             "  --preferred-batch LIST   preferred batch sizes, e.g. 4,8 (config: preferred_batch_size)\n"
             "  --max-queue-delay-us U   longest the oldest request waits for a batch to fill (default 1000\n"
@@ -118,6 +120,24 @@ static int parse_size(const char *s, size_t *out) {
         return -1;
     *out = (size_t)(v << shift);
     return 0;
+}
+
+/* The thread that waits for SIGTERM/SIGINT: a signal during startup stops model loading (through the
+ * repository's cancel flag) instead of waiting for every model, and once serving it starts the drain. */
+typedef struct sigwatch {
+    sigset_t *sigs;
+    int sig;
+    _Atomic int got;
+} sigwatch;
+
+static void *sigwatch_main(void *arg) {
+    sigwatch *w = arg;
+    int sig = 0;
+    while (sigwait(w->sigs, &sig) != 0)
+        ;
+    w->sig = sig;
+    atomic_store(&w->got, 1);
+    return NULL;
 }
 
 typedef struct server {
@@ -1059,6 +1079,7 @@ int fg_cmd_serve(int argc, char **argv) {
         {"kpi-window-secs", required_argument, 0, 'w'},
         {"drain-secs", required_argument, 0, 'D'},
         {"no-warmup", no_argument, 0, 'W'},
+        {"precision", required_argument, 0, 1007},
         {"price-per-hour", required_argument, 0, 'c'},
         {"admin-token", required_argument, 0, 'K'},
         {"cache-bytes", required_argument, 0, 'C'},
@@ -1106,6 +1127,12 @@ int fg_cmd_serve(int argc, char **argv) {
         case 'w': bad |= parse_long(optarg, "--kpi-window-secs", 1, 3600, &window); break;
         case 'D': bad |= parse_long(optarg, "--drain-secs", 0, 3600, &drain); break;
         case 'W': ro.no_warmup = 1; break;
+        case 1007:
+            if (fg_precision_parse(optarg, &ro.precision) < 0) {
+                fprintf(stderr, "frugal serve: --precision is 'fp32' or 'bf16', got '%s'\n", optarg);
+                bad = -1;
+            }
+            break;
         case 'K': admin_token = optarg; break;
         case 'C':
             if (parse_size(optarg, &cache_bytes) < 0) {
@@ -1219,6 +1246,15 @@ int fg_cmd_serve(int argc, char **argv) {
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
     pthread_sigmask(SIG_BLOCK, &sigs, &old);
+    sigwatch watch = {.sigs = &sigs};
+    pthread_t watcher;
+    int watching = pthread_create(&watcher, NULL, sigwatch_main, &watch) == 0;
+    if (!watching) {
+        fprintf(stderr, "frugal serve: cannot start the signal thread\n");
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        return 1;
+    }
+    ro.cancel = &watch.got;
 
     if (admin_token && !*admin_token)
         admin_token = NULL;
@@ -1280,7 +1316,12 @@ int fg_cmd_serve(int argc, char **argv) {
         goto out;
     }
     if (fg_repo_open(&ro, &repo, &e) < 0) {
-        fprintf(stderr, "frugal serve: %s\n", e.msg);
+        if (e.code == FG_ESTOPPED && atomic_load(&watch.got)) { /* asked to stop: not a failure */
+            fg_info("serve: %s during startup: %s", watch.sig == SIGTERM ? "SIGTERM" : "SIGINT", e.msg);
+            rc = 0;
+        } else {
+            fprintf(stderr, "frugal serve: %s\n", e.msg);
+        }
         goto out;
     }
     if (check_ab_targets(s.ab, repo, &e) < 0) {
@@ -1297,10 +1338,9 @@ int fg_cmd_serve(int argc, char **argv) {
     fg_info("serve: %s: %zu model(s), %zu version(s), listening on %s:%u", ro.path, n_models, n_versions, host,
             (unsigned)fg_net_port(net));
 
-    int sig = 0;
-    while (sigwait(&sigs, &sig) != 0)
-        ;
-    fg_info("serve: %s received, draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    pthread_join(watcher, NULL);
+    watching = 0;
+    fg_info("serve: %s received, draining", watch.sig == SIGTERM ? "SIGTERM" : "SIGINT");
     rc = 0;
 
 out:
@@ -1321,6 +1361,10 @@ out:
     fg_cache_free(s.cache);
     fg_metrics_free(s.metrics);
     fg_v2_buf_free(&s.server_meta);
+    if (watching) { /* an error path: wake the signal thread (its sigwait takes this one) and join it */
+        pthread_kill(watcher, SIGTERM);
+        pthread_join(watcher, NULL);
+    }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     return rc;
 }

@@ -206,4 +206,19 @@ printf 'name: "m"\nmax_batch_size: "eight"\n' >"$tmp/bad/m/config.pbtxt"
 "$F" serve "$tmp/bad" --port 0 >"$tmp/bad.out" 2>"$tmp/bad.err"; brc=$?
 [[ $brc -eq 1 ]] && grep -q 'config.pbtxt:2:' "$tmp/bad.err" && ok "a bad config.pbtxt fails the start with its line" \
   || bad "bad config fails the start" "exit $brc: $(cat "$tmp/bad.err")"
+
+# SIGTERM while models load: loading stops after the current model, exit 0 (not after all 8 warmups)
+for i in 1 2 3 4 5 6 7 8; do
+  mkdir -p "$tmp/slow/m$i/1" && cp "$M/digits_cnn.onnx" "$tmp/slow/m$i/1/model.onnx"
+  printf 'max_batch_size: 64
+model_warmup [ { name: "slow" batch_size: 64 count: 3000 inputs { key: "input" value { data_type: TYPE_FP32 dims: [ 1, 8, 8 ] zero_data: true } } } ]
+' \
+    >"$tmp/slow/m$i/config.pbtxt"
+done
+"$F" serve "$tmp/slow" --port 0 >"$tmp/slow.out" 2>"$tmp/slow.err" & spid=$!; pids+=("$spid")
+for _ in $(seq 100); do grep -q "model 'm1' version 1 is ready" "$tmp/slow.err" && break; sleep 0.05; done
+kill -TERM "$spid"; wait "$spid"; src=$?
+loaded=$(sed -n 's/.*stopped while loading models (\([0-9]*\) of 8 loaded).*/\1/p' "$tmp/slow.err")
+[[ $src -eq 0 && -n "$loaded" && "$loaded" -lt 8 ]] && ! grep -q "ready on" "$tmp/slow.out" &&
+  ok "SIGTERM during startup stops loading ($loaded of 8 models loaded), exit 0" || bad "SIGTERM during startup" "exit $src: $(tail -3 "$tmp/slow.err")"
 finish
