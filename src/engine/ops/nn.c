@@ -926,20 +926,15 @@ static int conv_attr(fg_kctx *c, nn_state *s, const nn_post *pp) {
     return rc;
 }
 
-/* Builds a Conv or ConvTranspose primitive with optional post-ops (NULL: none), constant weights packed
- * once into the primitive's preferred layout, and activation reorders where the primitive wants a
- * blocked layout. */
-static int conv_build(fg_kctx *c, nn_state *s, const conv_geom *g, bool transpose, nn_post *pp, bool bf16) {
-    const fg_tensor *x = c->in[0], *wt = c->in[1], *b = fg_in(c, 2);
-    const fg_tensor *y = c->out[0];
+/* oneDNN's weight dims and strides ([G,] O, I, k...) over ONNX's weight layout ([O, I/G, k...] for Conv,
+ * [I, O/G, k...] for ConvTranspose); returns the rank. */
+static int conv_weight_layout(const conv_geom *g, bool transpose, int64_t *wdims, int64_t *wstr) {
     const win *w = &g->w;
-    int nd = x->rank, n = w->nsp;
+    int n = w->nsp;
     bool grouped = g->g > 1;
-    int wnd = nd + grouped;
-    int64_t wdims[6], wstr[6], kvol = 1;
+    int64_t kvol = 1;
     for (int i = 0; i < n; i++)
         kvol *= w->k[i];
-    /* oneDNN weights are [G,] O, I, k...; ONNX's are [O, I/G, k] (Conv) or [I, O/G, k] (ConvTranspose) */
     int64_t og = g->co / g->g, ig = g->ci / g->g;
     int o = 0;
     if (grouped) {
@@ -958,6 +953,29 @@ static int conv_build(fg_kctx *c, nn_state *s, const conv_geom *g, bool transpos
         wdims[o + 2 + i] = w->k[i];
         wstr[o + 2 + i] = inner;
     }
+    return n + 2 + grouped;
+}
+
+/* oneDNN's strides, dilations (0 = none) and paddings of a convolution window */
+static void conv_window(const win *w, int n, int64_t *st, int64_t *dl, int64_t *pl, int64_t *pr) {
+    for (int i = 0; i < n; i++) {
+        st[i] = w->s[i];
+        dl[i] = w->d[i] - 1;
+        pl[i] = w->pl[i];
+        pr[i] = w->pr_dnnl[i];
+    }
+}
+
+/* Builds a Conv or ConvTranspose primitive with optional post-ops (NULL: none), constant weights packed
+ * once into the primitive's preferred layout, and activation reorders where the primitive wants a
+ * blocked layout. */
+static int conv_build(fg_kctx *c, nn_state *s, const conv_geom *g, bool transpose, nn_post *pp, bool bf16) {
+    const fg_tensor *x = c->in[0], *wt = c->in[1], *b = fg_in(c, 2);
+    const fg_tensor *y = c->out[0];
+    const win *w = &g->w;
+    int nd = x->rank, n = w->nsp;
+    int64_t wdims[6], wstr[6];
+    int wnd = conv_weight_layout(g, transpose, wdims, wstr);
 
     dnnl_memory_desc_t x_user, y_user, w_user, b_md, x_md, y_md, w_md;
     TRY(md_act(c, &x_user, nd, x->dims, dnnl_f32, fmt_in(c, 0)));
@@ -970,12 +988,7 @@ static int conv_build(fg_kctx *c, nn_state *s, const conv_geom *g, bool transpos
     if (b)
         TRY(md_plain(c, &b_md, 1, &g->co, dnnl_f32));
     dnnl_dims_t st, dl, pl, pr;
-    for (int i = 0; i < n; i++) {
-        st[i] = w->s[i];
-        dl[i] = w->d[i] - 1;
-        pl[i] = w->pl[i];
-        pr[i] = w->pr_dnnl[i];
-    }
+    conv_window(w, n, st, dl, pl, pr);
     /* a fused residual is accumulated with the sum post-op: it is copied into the destination (in whatever
      * layout the primitive picks) just before the convolution runs */
     bool res_sum = pp && pp->res >= 0 && !pp->c_res;
@@ -2535,29 +2548,8 @@ static int q_conv_build(fg_kctx *c, q_state *q, bool probe) {
     const fg_tensor *y = c->out[0];
     const win *w = &g->w;
     int nd = x->rank, n = w->nsp;
-    bool grouped = g->g > 1;
-    int wnd = nd + grouped;
-    int64_t wdims[6], wstr[6], kvol = 1;
-    for (int i = 0; i < n; i++)
-        kvol *= w->k[i];
-    int64_t og = g->co / g->g, ig = g->ci / g->g;
-    int o = 0;
-    if (grouped) {
-        wdims[0] = g->g;
-        wstr[0] = og * ig * kvol;
-        o = 1;
-    }
-    wdims[o] = og;
-    wdims[o + 1] = ig;
-    wstr[o] = ig * kvol;
-    wstr[o + 1] = kvol;
-    for (int i = 0; i < n; i++) {
-        int64_t inner = 1;
-        for (int j = i + 1; j < n; j++)
-            inner *= w->k[j];
-        wdims[o + 2 + i] = w->k[i];
-        wstr[o + 2 + i] = inner;
-    }
+    int64_t wdims[6], wstr[6];
+    int wnd = conv_weight_layout(g, false, wdims, wstr);
     dnnl_data_type_t xdt = q_dt(x->dtype), ydt = q_dt(y->dtype);
     dnnl_memory_desc_t x_user, y_user, w_user, b_md, x_md, y_md, w_md;
     TRY(md_act(c, &x_user, nd, x->dims, xdt, fmt_in(c, io->x)));
@@ -2569,12 +2561,7 @@ static int q_conv_build(fg_kctx *c, q_state *q, bool probe) {
     if (b)
         TRY(md_plain(c, &b_md, 1, &g->co, dnnl_s32));
     dnnl_dims_t st, dl, pl, pr;
-    for (int i = 0; i < n; i++) {
-        st[i] = w->s[i];
-        dl[i] = w->d[i] - 1;
-        pl[i] = w->pl[i];
-        pr[i] = w->pr_dnnl[i];
-    }
+    conv_window(w, n, st, dl, pl, pr);
     int64_t n_ch = io->qlinear && fg_tensor_numel(c->in[io->ws]) > 1 ? g->co : 1;
     float *scales = q_scales(c, q, n_ch);
     if (io->qlinear && !scales)
