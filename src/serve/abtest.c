@@ -13,6 +13,7 @@
 
 #include "core/clock.h"
 #include "core/json.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "serve/kpi.h"
 
@@ -249,6 +250,118 @@ int fg_ab_parse(const char *arg, fg_ab_spec *out, fg_err *e) {
     if (!(total > 0))
         return fg_err_set(e, FG_EINVAL, "--abtest %s: the weights add up to 0", out->model);
     return 0;
+}
+
+int fg_ab_load_file(const char *path, fg_ab_spec *specs, size_t *n, size_t max, fg_ab_opts *o, char *hdr,
+                    size_t hdr_cap, fg_err *e) {
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return fg_err_set(e, FG_EIO, "%s: %s", path, strerror(errno));
+    char buf[1 << 16];
+    size_t len = fread(buf, 1, sizeof buf, f);
+    int big = len == sizeof buf, bad = ferror(f);
+    fclose(f);
+    if (bad)
+        return fg_err_set(e, FG_EIO, "%s: read error", path);
+    if (big)
+        return fg_err_set(e, FG_EINVAL, "%s: larger than 64 KiB", path);
+    fg_json *doc = NULL;
+    fg_err je = {0};
+    if (fg_json_parse(buf, len, &doc, &je) < 0)
+        return fg_err_set(e, FG_EINVAL, "%s: %s", path, je.msg);
+    int rc = 0;
+    const fg_json *tests = fg_json_get(doc, "tests"), *h = fg_json_get(doc, "header");
+    if (!doc || doc->type != FG_JSON_OBJECT || !tests || tests->type != FG_JSON_OBJECT || tests->n == 0) {
+        rc = fg_err_set(e, FG_EINVAL, "%s: want an object with \"tests\": {\"MODEL\": [variants...]}", path);
+        goto out;
+    }
+    static const char *const nums[] = {"margin", "min_feedback", "slo_p99_ms", "slo_secs"};
+    for (size_t i = 0; i < doc->n; i++) {
+        const char *k = doc->keys[i];
+        int known = strcmp(k, "tests") == 0 || strcmp(k, "header") == 0;
+        for (size_t j = 0; j < 4; j++)
+            known |= strcmp(k, nums[j]) == 0;
+        if (!known) {
+            rc = fg_err_set(e, FG_EINVAL, "%s: unknown key \"%s\"", path, k);
+            goto out;
+        }
+    }
+    if (h && (h->type != FG_JSON_STRING || !h->len || h->len >= hdr_cap)) {
+        rc = fg_err_set(e, FG_EINVAL, "%s: \"header\" wants a header name", path);
+        goto out;
+    }
+    if (h && !o->header) {
+        memcpy(hdr, h->str, h->len + 1);
+        o->header = hdr;
+    }
+    for (size_t j = 0; j < 4; j++) {
+        const fg_json *v = fg_json_get(doc, nums[j]);
+        if (!v)
+            continue;
+        double x = fg_json_num(v, NAN);
+        if (!(x >= 0) || (j == 0 && x > 1) || (j == 1 && (x < 1 || x != floor(x)))) {
+            rc = fg_err_set(e, FG_EINVAL, "%s: \"%s\" wants a number%s", path, nums[j],
+                            j == 0 ? " in 0..1" : j == 1 ? " >= 1 (whole)" : " >= 0");
+            goto out;
+        }
+        if (j == 0 && o->margin == 0)
+            o->margin = x;
+        else if (j == 1 && o->min_feedback == 0)
+            o->min_feedback = (uint64_t)x;
+        else if (j == 2 && o->slo_p99_ms == 0)
+            o->slo_p99_ms = x;
+        else if (j == 3 && o->slo_secs == 0)
+            o->slo_secs = x;
+    }
+    for (size_t i = 0; i < tests->n; i++) {
+        const char *model = tests->keys[i];
+        const fg_json *vs = &tests->items[i];
+        if (vs->type != FG_JSON_ARRAY || vs->n == 0) {
+            rc = fg_err_set(e, FG_EINVAL, "%s: tests.%s wants an array of variants", path, model);
+            goto out;
+        }
+        /* the same text --abtest takes, so both spellings share one parser and one set of rules */
+        char arg[4096];
+        size_t at = (size_t)snprintf(arg, sizeof arg, "%s=", model);
+        for (size_t k = 0; k < vs->n && at < sizeof arg; k++) {
+            const fg_json *v = &vs->items[k], *name = fg_json_get(v, "variant"), *tg = fg_json_get(v, "target"),
+                          *w = fg_json_get(v, "weight");
+            char target[64];
+            if (tg && tg->type == FG_JSON_NUMBER && tg->num == floor(tg->num) && tg->num >= 1 && tg->num < 1e15)
+                snprintf(target, sizeof target, "%lld", (long long)tg->num);
+            else if (tg && tg->type == FG_JSON_STRING && tg->len && tg->len < sizeof target)
+                memcpy(target, tg->str, tg->len + 1);
+            else
+                target[0] = 0;
+            if (v->type != FG_JSON_OBJECT || !target[0] || !w || w->type != FG_JSON_NUMBER ||
+                (name && (name->type != FG_JSON_STRING || !name->len))) {
+                rc = fg_err_set(e, FG_EINVAL,
+                                "%s: tests.%s[%zu] wants {\"variant\": NAME (optional), \"target\": VERSION or MODEL[/VERSION], "
+                                "\"weight\": NUMBER}",
+                                path, model, k);
+                goto out;
+            }
+            at += (size_t)snprintf(arg + at, sizeof arg - at, "%s%s%s%s:%.17g", k ? "," : "", name ? name->str : "",
+                                   name ? "@" : "", target, w->num);
+        }
+        if (at >= sizeof arg) {
+            rc = fg_err_set(e, FG_EINVAL, "%s: tests.%s: too many or too long variants", path, model);
+            goto out;
+        }
+        if (*n >= max) {
+            rc = fg_err_set(e, FG_EINVAL, "%s: more than %zu A/B tests", path, max);
+            goto out;
+        }
+        fg_err pe = {0};
+        if (fg_ab_parse(arg, &specs[*n], &pe) < 0) {
+            rc = fg_err_set(e, FG_EINVAL, "%s: tests.%s: %s", path, model, pe.msg);
+            goto out;
+        }
+        (*n)++;
+    }
+out:
+    fg_json_free(doc);
+    return rc;
 }
 
 /* ---- the set ---- */

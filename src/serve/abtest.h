@@ -101,6 +101,17 @@ typedef struct fg_ab fg_ab;
  * FG_EINVAL with e naming the problem. */
 int fg_ab_parse(const char *arg, fg_ab_spec *out, fg_err *e);
 
+/* Reads A/B tests from a JSON file (the repository's abtest.json, or --abtest-file):
+ *   {"header": "x-user-id", "margin": 0.02, "min_feedback": 30, "slo_p99_ms": 0, "slo_secs": 60,
+ *    "tests": {"digits": [{"variant": "fp32", "target": "1", "weight": 90},
+ *                         {"variant": "int8", "target": "2", "weight": 10}]}}
+ * Every key but "tests" is optional; "variant" is optional (as in --abtest). Each test is appended to
+ * specs[*n..max) (*n grows); an option is taken only where *o still holds 0 / NULL (command-line flags
+ * win); the header string is copied into hdr (hdr_cap bytes) and o->header points there. Returns 0, or
+ * FG_EIO (unreadable) / FG_EINVAL with e naming the file and the key at fault. */
+int fg_ab_load_file(const char *path, fg_ab_spec *specs, size_t *n, size_t max, fg_ab_opts *o, char *hdr,
+                    size_t hdr_cap, fg_err *e);
+
 /* 64-bit hash of s[0, n) used for sticky routing (FNV-1a + splitmix64 finalizer). Pure. */
 uint64_t fg_ab_hash(const void *s, size_t n);
 

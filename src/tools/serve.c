@@ -8,6 +8,8 @@
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -86,6 +88,8 @@ static void serve_usage(FILE *f) {
             "  --abtest-min-feedback N  feedbacks each side needs before that test (default 30)\n"
             "  --abtest-slo-p99-ms MS   roll back a variant whose p99 stays over MS (default 0 = off)\n"
             "  --abtest-slo-secs S      ... for S seconds (default 60)\n"
+            "  --abtest-file FILE       A/B tests from a JSON file (default: REPO_DIR/abtest.json when present;\n"
+            "                           format in the README); flags win over its options\n"
             "  -h, --help               this help\n"
             "\nexit status: 0 after a clean shutdown, 1 on error (one line on stderr), 2 on bad usage\n");
 }
@@ -1094,6 +1098,7 @@ int fg_cmd_serve(int argc, char **argv) {
         {"abtest-min-feedback", required_argument, 0, 1004},
         {"abtest-slo-p99-ms", required_argument, 0, 1005},
         {"abtest-slo-secs", required_argument, 0, 1006},
+        {"abtest-file", required_argument, 0, 1008},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -1109,6 +1114,8 @@ int fg_cmd_serve(int argc, char **argv) {
     fg_repo_overrides *ov = &ro.overrides;
     static fg_ab_spec ab_specs[FG_AB_MAX_TESTS]; /* static: 32 specs are too large for the stack */
     size_t n_ab = 0;
+    const char *ab_file = NULL;
+    static char ab_header[128];
     fg_ab_opts abo = {.margin = 0.02, .slo_secs = 60};
     optind = 1;
     int ch, bad = 0;
@@ -1199,6 +1206,7 @@ int fg_cmd_serve(int argc, char **argv) {
             break;
         }
         case 1002: abo.header = optarg; break;
+        case 1008: ab_file = optarg; break;
         case 1004: bad |= parse_long(optarg, "--abtest-min-feedback", 1, 1000000000L, &v), abo.min_feedback = (uint64_t)v; break;
         case 1003:
         case 1005:
@@ -1232,6 +1240,22 @@ int fg_cmd_serve(int argc, char **argv) {
         return 2;
     }
     ro.path = argv[optind];
+    {
+        /* A/B tests from a file: --abtest-file, else the repository's own abtest.json (flags win) */
+        char auto_file[4096];
+        struct stat st;
+        if (!ab_file && stat(ro.path, &st) == 0 && S_ISDIR(st.st_mode)) {
+            snprintf(auto_file, sizeof auto_file, "%s/abtest.json", ro.path);
+            if (access(auto_file, F_OK) == 0)
+                ab_file = auto_file;
+        }
+        fg_err ae = {0};
+        if (ab_file && fg_ab_load_file(ab_file, ab_specs, &n_ab, FG_AB_MAX_TESTS, &abo, ab_header, sizeof ab_header,
+                                       &ae) < 0) {
+            fprintf(stderr, "frugal serve: %s\n", ae.msg);
+            return 2;
+        }
+    }
     ro.poll_s = (unsigned)poll_s;
     ro.kpi_window_s = (unsigned)window;
     int rc = 1;

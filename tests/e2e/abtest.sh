@@ -258,4 +258,32 @@ else bad "token server starts" "$(cat "$tmp/tok.err")"; fi
 "$F" serve "$R" --port 0 --abtest digits=1:50,2:50 --abtest-margin 2 >"$tmp/f3.out" 2>"$tmp/f3.err"; r3=$?
 [[ $r3 -eq 2 ]] && grep -q -- '--abtest-margin needs a number in 0..1' "$tmp/f3.err" && ok "a bad --abtest-margin is a usage error" \
   || bad "bad margin" "exit $r3: $(cat "$tmp/f3.err")"
+
+# the same test from the repository's abtest.json (no flags), and from --abtest-file; bad files exit 2
+cat >"$R/abtest.json" <<'EOF2'
+{"header": "x-team", "min_feedback": 5,
+ "tests": {"digits": [{"variant": "fp32", "target": 1, "weight": 80}, {"variant": "int8", "target": "2", "weight": 20}]}}
+EOF2
+if start_server abf "$R"; then
+  grep -q "A/B test 'digits': 2 variants, control 'fp32'" "$tmp/abf.err" && ok "REPO/abtest.json configures the test" \
+    || bad "abtest.json" "$(cat "$tmp/abf.err")"
+  n_int8=0
+  for i in $(seq 1 200); do
+    v=$(curl -s -o /dev/null -D - -X POST -H "x-team: t$i" --data-binary "@$tmp/one.json" "$U/v2/models/digits/infer" |
+        tr -d '\r' | sed -n 's/^[Xx]-[Ff]rugal-[Vv]ariant: //p')
+    [[ "$v" == int8 ]] && n_int8=$((n_int8 + 1))
+  done
+  (( n_int8 >= 20 && n_int8 <= 60 )) && ok "its weights and header route: $n_int8 of 200 teams to int8 (20 %)" || bad "file weights" "$n_int8 of 200"
+  stop_server
+else bad "server with abtest.json starts" "$(cat "$tmp/abf.err")"; fi
+rm "$R/abtest.json"
+printf '{"tests": {"digits": [{"target": 1, "weight": 50}, {"target": 2, "weight": "half"}]}}' >"$tmp/bad1.json"
+printf '{"tests": {}, "colour": 1}' >"$tmp/bad2.json"
+printf '{"tests": {"digits": [' >"$tmp/bad3.json"
+for b in bad1:'tests.digits\[1\] wants' bad2:'want an object with "tests"' bad3:'byte'; do
+  f=${b%%:*}; want=${b#*:}
+  "$F" serve "$R" --port 0 --abtest-file "$tmp/$f.json" >"$tmp/$f.out" 2>"$tmp/$f.err"; rb=$?
+  [[ $rb -eq 2 && $(wc -l <"$tmp/$f.err") == 1 ]] && grep -q "$f.json: .*$want" "$tmp/$f.err" && ok "--abtest-file $f: exit 2, names the file and key" \
+    || bad "--abtest-file $f" "exit $rb: $(cat "$tmp/$f.err")"
+done
 finish
