@@ -221,14 +221,15 @@ stop_server
 for _ in $(seq 50); do [[ -s "$tmp/port" ]] && break; sleep 0.1; done
 SU=http://127.0.0.1:$(cat "$tmp/port")/
 "$F" bench "$SU" --rate 200 --threads 1 --max-connections 2 --duration 3s --json "$tmp/st.json" >"$tmp/st.out" 2>&1
-pycheck "server stall: ~98 dropped, none late, stall in max latency" '
+pycheck "server stall: ~98 dropped (not waited for), stall in max latency" '
 import json, sys
 s = json.load(open(sys.argv[1]))["stages"][0]
 k = (s["sent"], s["dropped"], s["late"], s["error_count"], s["latency_us"]["max"], s["service_us"]["max"], s["service_us"]["p99"])
-assert 90 <= s["dropped"] <= 102, k
-# waiting for a connection would make ~98 sends late; a busy shared machine descheduling the thread
-# makes a few (up to ~20 seen at load average 9)
-assert s["late"] <= 40 and s["error_count"] == 0, k
+# ~98 due in the freeze are dropped: had the tool waited for a connection, none would be dropped and
+# they would be late instead. A busy machine (CI runs the ASan suite beside this, 2 cores) deschedules
+# the sending thread now and then: a few more drops, and stray late sends (89 seen under ASan at -j2)
+assert 80 <= s["dropped"] <= 130, k
+assert s["late"] <= 200 and s["error_count"] == 0, k
 assert s["sent"] + s["dropped"] in range(598, 602), k
 assert 450000 <= s["latency_us"]["max"] <= 800000 and 450000 <= s["service_us"]["max"] <= 800000, k
 assert s["service_us"]["p99"] < 100000, k      # only ~2 of ~500 requests were caught in it
