@@ -357,6 +357,17 @@ int fg_ab_load_file(const char *path, fg_ab_spec *specs, size_t *n, size_t max, 
             rc = fg_err_set(e, FG_EINVAL, "%s: tests.%s: %s", path, model, pe.msg);
             goto out;
         }
+        for (size_t k = 0; k < vs->n; k++) { /* the one per-variant field --abtest has no spelling for */
+            const fg_json *sl = fg_json_get(&vs->items[k], "slo_p99_ms");
+            if (!sl)
+                continue;
+            if (k == 0 || sl->type != FG_JSON_NUMBER || !(sl->num > 0)) {
+                rc = fg_err_set(e, FG_EINVAL, "%s: tests.%s[%zu].slo_p99_ms: %s", path, model, k,
+                                k == 0 ? "the control has no SLO guard (it is never rolled back)" : "want a number > 0");
+                goto out;
+            }
+            specs[*n].v[k].slo_p99_ms = sl->num;
+        }
         (*n)++;
     }
 out:
@@ -677,18 +688,19 @@ int fg_ab_check(fg_ab *t, uint64_t now_ns) {
     for (size_t i = 1; i < t->n; i++) {
         n += check_accuracy_locked(t, i);
         variant *v = &t->v[i];
-        if (!(s->o.slo_p99_ms > 0) || v->rolled_back || !(v->weight > 0))
+        double slo = v->spec.slo_p99_ms > 0 ? v->spec.slo_p99_ms : s->o.slo_p99_ms;
+        if (!(slo > 0) || v->rolled_back || !(v->weight > 0))
             continue;
         fg_kpi_snap k;
         fg_kpi_snapshot(v->kpi, now_ns, 0, 1, &k);
-        if (k.requests >= FG_AB_SLO_MIN_REQUESTS && k.p99_s * 1000 > s->o.slo_p99_ms) {
+        if (k.requests >= FG_AB_SLO_MIN_REQUESTS && k.p99_s * 1000 > slo) {
             if (!v->slo_over_since_ns)
                 v->slo_over_since_ns = now_ns;
             double over_s = (double)(now_ns - v->slo_over_since_ns) / 1e9;
             if (over_s >= s->o.slo_secs) {
                 char ev[256];
                 snprintf(ev, sizeof ev, "p99 %.3f ms over the SLO of %.3f ms for %.1f s (%llu requests in %.0f s)",
-                         k.p99_s * 1000, s->o.slo_p99_ms, over_s, (unsigned long long)k.requests, k.window_s);
+                         k.p99_s * 1000, slo, over_s, (unsigned long long)k.requests, k.window_s);
                 n += rollback_locked(t, i, 1, ev);
             }
         } else {
@@ -910,8 +922,10 @@ int fg_ab_json(fg_ab *t, uint64_t now_ns, const fg_ab_cost *costs, fg_v2_buf *b)
         rc |= fg_v2_buf_puts(b, ",\"target_model\":");
         rc |= fg_v2_buf_append_json_str(b, v->spec.model);
         rc |= fg_v2_buf_printf(b, ",\"target_version\":%s", v->spec.version ? ver : "\"latest\"");
-        rc |= fg_v2_buf_printf(b, ",\"weight\":%.6g,\"rolled_back\":%s,\"rollback_reason\":", v->weight,
-                               v->rolled_back ? "true" : "false");
+        double slo = i == 0 ? 0 : v->spec.slo_p99_ms > 0 ? v->spec.slo_p99_ms : s->o.slo_p99_ms;
+        rc |= fg_v2_buf_printf(b, ",\"weight\":%.6g,\"slo_p99_ms\":", v->weight);
+        rc |= slo > 0 ? fg_v2_buf_printf(b, "%.6g", slo) : fg_v2_buf_puts(b, "null");
+        rc |= fg_v2_buf_printf(b, ",\"rolled_back\":%s,\"rollback_reason\":", v->rolled_back ? "true" : "false");
         rc |= v->rolled_back ? fg_v2_buf_append_json_str(b, v->reason) : fg_v2_buf_puts(b, "null");
         rc |= fg_v2_buf_printf(b,
                                ",\"requests\":%llu,\"window_s\":%.6g,\"window_requests\":%llu,\"window_errors\":%llu,"

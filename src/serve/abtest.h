@@ -70,6 +70,7 @@ typedef struct fg_ab_variant_spec {
     char model[FG_AB_MODEL_MAX]; /* target model */
     int64_t version;             /* target version; 0 = the target's latest loaded version */
     double weight;               /* >= 0; shares are weight / sum of weights */
+    double slo_p99_ms;           /* this variant's latency SLO (abtest.json only); 0 = the test-wide one */
 } fg_ab_variant_spec;
 
 /* One test as configured: the model name requests use and its variants (the first is the control). */
@@ -104,8 +105,9 @@ int fg_ab_parse(const char *arg, fg_ab_spec *out, fg_err *e);
 /* Reads A/B tests from a JSON file (the repository's abtest.json, or --abtest-file):
  *   {"header": "x-user-id", "margin": 0.02, "min_feedback": 30, "slo_p99_ms": 0, "slo_secs": 60,
  *    "tests": {"digits": [{"variant": "fp32", "target": "1", "weight": 90},
- *                         {"variant": "int8", "target": "2", "weight": 10}]}}
- * Every key but "tests" is optional; "variant" is optional (as in --abtest). Each test is appended to
+ *                         {"variant": "int8", "target": "2", "weight": 10, "slo_p99_ms": 20}]}}
+ * Every key but "tests" is optional; "variant" is optional (as in --abtest); a variant's "slo_p99_ms"
+ * overrides the test-wide latency SLO for it. Each test is appended to
  * specs[*n..max) (*n grows); an option is taken only where *o still holds 0 / NULL (command-line flags
  * win); the header string is copied into hdr (hdr_cap bytes) and o->header points there. Returns 0, or
  * FG_EIO (unreadable) / FG_EINVAL with e naming the file and the key at fault. */

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "serve/abtest.h"
 
@@ -441,6 +442,62 @@ static void latency_guard_needs_time_over_slo(void **state) {
     fg_metrics_free(m);
 }
 
+
+/* abtest.json: options fill only what flags left at 0; a variant's own SLO guards it without a test-wide
+ * one; bad per-variant SLOs are refused naming the key */
+static void file_options_and_variant_slo(void **state) {
+    (void)state;
+    char path[] = "/tmp/fg_abtest_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    const char *text = "{\"margin\": 0.1, \"slo_secs\": 3, \"header\": \"x-team\", \"tests\": {\"digits\": ["
+                       "{\"variant\": \"a\", \"target\": 1, \"weight\": 50},"
+                       "{\"variant\": \"b\", \"target\": \"2\", \"weight\": 50, \"slo_p99_ms\": 5}]}}";
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    fg_ab_spec specs[2];
+    size_t n = 0;
+    char hdr[64];
+    fg_metrics *m = fg_metrics_new();
+    fg_ab_opts o = {.margin = 0.02, .window_s = 10, .no_thread = 1, .start_ns = 1, .metrics = m};
+    fg_err e = {0};
+    assert_int_equal(fg_ab_load_file(path, specs, &n, 2, &o, hdr, sizeof hdr, &e), 0);
+    assert_int_equal(n, 1);
+    assert_true(o.margin == 0.02); /* the flag's value wins */
+    assert_true(o.slo_secs == 3 && o.slo_p99_ms == 0);
+    assert_string_equal(o.header, "x-team");
+    assert_true(specs[0].v[1].slo_p99_ms == 5 && specs[0].v[0].slo_p99_ms == 0);
+    fg_abset *s = fg_abset_new(specs, 1, &o, &e);
+    assert_non_null(s);
+    fg_ab *t = fg_abset_at(s, 0);
+    for (int i = 0; i < 20; i++)
+        fg_ab_record(t, 1, 10 * S, 20000000, 1, NULL, 0, -1); /* b: 20 ms against its own 5 ms */
+    assert_int_equal(fg_ab_check(t, 10 * S), 0);
+    assert_int_equal(fg_ab_check(t, 13 * S), 1);
+    const char *why = NULL;
+    assert_true(fg_ab_rolled_back(t, 1, &why));
+    assert_string_equal(why, "latency");
+    fg_abset_free(s);
+    /* a SLO on the control, and a non-number, are refused with the key */
+    static const char *const bad[] = {
+        "{\"tests\": {\"d\": [{\"target\": 1, \"weight\": 1, \"slo_p99_ms\": 5}, {\"target\": 2, \"weight\": 1}]}}",
+        "{\"tests\": {\"d\": [{\"target\": 1, \"weight\": 1}, {\"target\": 2, \"weight\": 1, \"slo_p99_ms\": \"5\"}]}}",
+    };
+    for (int i = 0; i < 2; i++) {
+        FILE *f = fopen(path, "w");
+        fputs(bad[i], f);
+        fclose(f);
+        fg_err_clear(&e);
+        n = 0;
+        fg_ab_opts o2 = {0};
+        assert_int_equal(fg_ab_load_file(path, specs, &n, 2, &o2, hdr, sizeof hdr, &e), FG_EINVAL);
+        assert_non_null(strstr(e.msg, i == 0 ? "tests.d[0].slo_p99_ms: the control" : "tests.d[1].slo_p99_ms: want"));
+        assert_int_equal(n, 0);
+    }
+    unlink(path);
+    fg_metrics_free(m);
+}
+
 /* ---- bodies ---- */
 
 static void feedback_and_management_bodies(void **state) {
@@ -591,6 +648,7 @@ int main(void) {
         cmocka_unit_test(accuracy_guard_rolls_back_once),
         cmocka_unit_test(accuracy_guard_respects_margin),
         cmocka_unit_test(latency_guard_needs_time_over_slo),
+        cmocka_unit_test(file_options_and_variant_slo),
         cmocka_unit_test(feedback_and_management_bodies),
         cmocka_unit_test(set_rejects_bad_options),
         cmocka_unit_test(concurrent_use_counts_exactly),
