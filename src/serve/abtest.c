@@ -922,11 +922,12 @@ int fg_ab_json(fg_ab *t, uint64_t now_ns, const fg_ab_cost *costs, fg_v2_buf *b)
         rc |= fg_v2_buf_puts(b, ",\"target_model\":");
         rc |= fg_v2_buf_append_json_str(b, v->spec.model);
         rc |= fg_v2_buf_printf(b, ",\"target_version\":%s", v->spec.version ? ver : "\"latest\"");
-        double slo = i == 0 ? 0 : v->spec.slo_p99_ms > 0 ? v->spec.slo_p99_ms : s->o.slo_p99_ms;
-        rc |= fg_v2_buf_printf(b, ",\"weight\":%.6g,\"slo_p99_ms\":", v->weight);
-        rc |= slo > 0 ? fg_v2_buf_printf(b, "%.6g", slo) : fg_v2_buf_puts(b, "null");
-        rc |= fg_v2_buf_printf(b, ",\"rolled_back\":%s,\"rollback_reason\":", v->rolled_back ? "true" : "false");
+        rc |= fg_v2_buf_printf(b, ",\"weight\":%.6g,\"rolled_back\":%s,\"rollback_reason\":", v->weight,
+                               v->rolled_back ? "true" : "false");
         rc |= v->rolled_back ? fg_v2_buf_append_json_str(b, v->reason) : fg_v2_buf_puts(b, "null");
+        double slo = i == 0 ? 0 : v->spec.slo_p99_ms > 0 ? v->spec.slo_p99_ms : s->o.slo_p99_ms;
+        rc |= fg_v2_buf_puts(b, ",\"slo_p99_ms\":");
+        rc |= slo > 0 ? fg_v2_buf_printf(b, "%.6g", slo) : fg_v2_buf_puts(b, "null");
         rc |= fg_v2_buf_printf(b,
                                ",\"requests\":%llu,\"window_s\":%.6g,\"window_requests\":%llu,\"window_errors\":%llu,"
                                "\"p50_ms\":%.6g,\"p99_ms\":%.6g,\"cost_per_1k_usd\":%.9g,\"feedback\":%llu,"
