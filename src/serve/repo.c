@@ -1498,10 +1498,15 @@ int fg_repo_stats_json(fg_repo *r, fg_v2_buf *out) {
         len = fg_kpi_snap_json(&s, buf, sizeof buf);
         rc |= fg_v2_buf_puts(out, i ? ",{\"name\":" : "{\"name\":");
         rc |= fg_v2_buf_append_json_str(out, vs[i]->model_name);
+        rc |= fg_v2_buf_printf(out, ",\"version\":\"%s\"", vs[i]->vstr);
+        if (vs[i]->variant && vs[i]->variant[0]) { /* an A/B variant: the dashboard names it */
+            rc |= fg_v2_buf_puts(out, ",\"variant\":");
+            rc |= fg_v2_buf_append_json_str(out, vs[i]->variant);
+        }
         rc |= fg_v2_buf_printf(out,
-                               ",\"version\":\"%s\",\"instances\":%d,\"max_batch_size\":%lld,\"queue_depth\":%zu,"
-                               "\"inflight\":%zu,\"kpi\":",
-                               vs[i]->vstr, vs[i]->n_instances, (long long)vs[i]->max_batch, st.queued_requests,
+                               ",\"instances\":%d,\"max_batch_size\":%lld,\"queue_depth\":%zu,\"inflight\":%zu,"
+                               "\"kpi\":",
+                               vs[i]->n_instances, (long long)vs[i]->max_batch, st.queued_requests,
                                st.queued_requests + st.inflight_requests);
         rc |= len < 0 ? FG_ENOMEM : fg_v2_buf_append(out, buf, (size_t)len);
         rc |= fg_v2_buf_puts(out, "}");

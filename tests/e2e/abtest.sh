@@ -99,6 +99,10 @@ grep -q 'frugal_batch_items_total{model="digits",version="2",variant="B"}' "$tmp
   && ! grep -q 'variant=""' "$tmp/metrics" \
   && ok "batch metrics are labelled too; untested models have no variant label" \
   || bad "variant label scope" "$(grep -E 'batch_items_total|plain' "$tmp/metrics" | head)"
+r=$(curl -s "$U/stats" | $PY -c "
+import json,sys; d=json.load(sys.stdin); m={(x['name'],x['version']): x.get('variant') for x in d['models']}
+print(m[('digits','1')], m[('digits','2')], m[('plain','1')])")
+[[ "$r" == "A B None" ]] && ok "/stats names each version's variant (the dashboard shows it)" || bad "/stats variants" "$r"
 nvar=$(grep -o 'variant="[^"]*"' "$tmp/metrics" | sort -u | wc -l)
 [[ $nvar -eq 2 ]] && ok "the variant label has only the configured values" || bad "variant cardinality" "$nvar values"
 grep -q 'frugal_abtest_weight{model="digits",variant="B"} 50' "$tmp/metrics" && ok "frugal_abtest_weight exported" \
