@@ -269,6 +269,47 @@ static void dynamic_quantize_picks_range_including_zero(void **state) {
     assert_int_equal(y[0] | y[1] | y[2], 0);
 }
 
+/* DynamicQuantizeLinear against ONNX's reference rint(x / scale) + zp, bit for bit, on values placed
+ * exactly on, and one ulp either side of, the half-integers of x / scale, plus NaN, mixed into vectors
+ * of ordinary values (lengths that are not a multiple of 16 exercise the tails). A guard for any faster
+ * rounding path (e.g. multiplying by 1 / scale), which must not move these. */
+static void dynamic_quantize_matches_division_at_half_integers(void **state) {
+    (void)state;
+    enum { N = 4099 };
+    float *x = malloc(N * sizeof *x);
+    uint8_t *y = malloc(N);
+    assert_non_null(x);
+    assert_non_null(y);
+    uint32_t r = 12345;
+    for (int i = 0; i < N; i++) {
+        r = r * 1664525u + 1013904223u;
+        x[i] = ((float)(r >> 8) / 16777216.f) * 3.7f - 1.3f; /* [-1.3, 2.4) */
+    }
+    x[0] = -1.3f;
+    x[1] = 2.4f;
+    float s0 = (2.4f - -1.3f) / 255.f;
+    for (int i = 2; i + 3 < N; i += 37) { /* (k + 0.5) * s and its neighbours */
+        float h = ((float)(i % 250) - 100.f + 0.5f) * s0;
+        x[i] = h;
+        x[i + 1] = nextafterf(h, INFINITY);
+        x[i + 2] = nextafterf(h, -INFINITY);
+    }
+    x[N - 5] = NAN;
+    for (int64_t n = N; n >= N - 20; n -= 7) {
+        float s;
+        uint8_t zp;
+        run_dynq(x, n, y, &s, &zp);
+        for (int64_t i = 0; i < n; i++) {
+            float v = rintf(x[i] / s) + (float)zp;
+            uint8_t want = (uint8_t)fg_quant_sat(v, 0, 255);
+            if (y[i] != want)
+                fail_msg("x[%lld] = %a: %d, want %d", (long long)i, (double)x[i], y[i], want);
+        }
+    }
+    free(x);
+    free(y);
+}
+
 /* ---- int8 products: three ways on the same inputs ---- */
 
 /* Naive int32 product of A [batch, M, K] and B [K, N] with per-tensor (nz == 1) or per-row / per-column
@@ -670,6 +711,7 @@ int main(void) {
         cmocka_unit_test(dequantize_int8_uint8_int32),
         cmocka_unit_test(quant_rejects_bad_parameters),
         cmocka_unit_test(dynamic_quantize_picks_range_including_zero),
+        cmocka_unit_test(dynamic_quantize_matches_division_at_half_integers),
         cmocka_unit_test(matmul_integer_onednn_and_c_agree),
         cmocka_unit_test(qlinear_matmul_onednn_and_c_agree),
         cmocka_unit_test(conv_integer_onednn_and_c_agree),
