@@ -219,6 +219,15 @@ static void ex_arg(nn_exec *e, int arg, dnnl_memory_t m) {
     e->n_args++;
 }
 
+/* The arguments every product primitive (matmul, inner product, convolution) takes; bias may be NULL. */
+static void ex_product_args(nn_exec *e, dnnl_memory_t src, dnnl_memory_t w, dnnl_memory_t bias, dnnl_memory_t dst) {
+    ex_arg(e, DNNL_ARG_SRC, src);
+    ex_arg(e, DNNL_ARG_WEIGHTS, w);
+    if (bias)
+        ex_arg(e, DNNL_ARG_BIAS, bias);
+    ex_arg(e, DNNL_ARG_DST, dst);
+}
+
 /* Appends the primitive of pd to the execution list, with its scratchpad in the plan scratch. */
 static int st_prim(fg_kctx *c, nn_state *s, const_dnnl_primitive_desc_t pd, nn_exec **out) {
     if (s->n_ex >= NN_MAX_EXEC)
@@ -1582,11 +1591,7 @@ static int mm_build_mt(fg_kctx *c, nn_state *s, const mm_spec *sp, const_dnnl_po
     TRY(st_mem(c, s, &y_md, MEM_OUT, 0, 0, NULL, &my));
     nn_exec *e;
     TRY(st_prim(c, s, pd, &e));
-    ex_arg(e, DNNL_ARG_SRC, ma);
-    ex_arg(e, DNNL_ARG_WEIGHTS, mb);
-    if (mbias)
-        ex_arg(e, DNNL_ARG_BIAS, mbias);
-    ex_arg(e, DNNL_ARG_DST, my);
+    ex_product_args(e, ma, mb, mbias, my);
     if (sp->post && sp->post->res >= 0 && !sp->post->c_res) {
         dnnl_memory_t m_res; /* the residual, read with Y's (dense) descriptor */
         TRY(st_mem(c, s, &y_md, MEM_IN, sp->post->res, 0, NULL, &m_res));
@@ -2528,11 +2533,7 @@ static int q_mm_build(fg_kctx *c, q_state *q) {
     TRY(st_mem(c, s, &y_md, MEM_OUT, 0, 0, NULL, &my));
     nn_exec *e;
     TRY(st_prim(c, s, pd, &e));
-    ex_arg(e, DNNL_ARG_SRC, ma);
-    ex_arg(e, DNNL_ARG_WEIGHTS, mb);
-    if (mbias)
-        ex_arg(e, DNNL_ARG_BIAS, mbias);
-    ex_arg(e, DNNL_ARG_DST, my);
+    ex_product_args(e, ma, mb, mbias, my);
     TRY(q_zp_args(c, q, e, rt));
     st_finish(c, s);
     return 0;
