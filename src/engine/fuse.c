@@ -40,6 +40,9 @@ static int single_consumer(const fg_graph *g, const uses *u, int v) {
     return u->last[v];
 }
 
+static int producer_of(const fg_graph *g, int v);
+static void fold_matmul_views(fg_graph *g, uses *u);
+
 static bool is_op(const fg_node *n, const char *type) {
     return !n->dead && (!n->domain[0] || strcmp(n->domain, "ai.onnx") == 0) && strcmp(n->op_type, type) == 0;
 }
@@ -234,10 +237,100 @@ int fg_graph_fuse(fg_graph *g, fg_err *e) {
             break;
         }
     }
+    fold_matmul_views(g, &u);
     free(u.count);
     free(u.last);
     fg_graph_count_uses(g);
     return 0;
+}
+
+/* ------------------------------------------------------------------------------------------------------
+ * Layout shuffles around float MatMuls. A BERT-style encoder splits heads out of the hidden size with
+ * Reshape -> Transpose before Q·Kᵀ and P·V and merges them back with Transpose -> Reshape: each Transpose
+ * copies a whole [batch·seq, hidden] activation, and the Div by √d after Q·Kᵀ is one more pass over the
+ * scores. oneDNN's matmul reads and writes strided views as fast as dense ones, so a Transpose feeding
+ * only a MatMul operand, or reading only a MatMul's result, becomes a permutation of that operand's
+ * strides (FG_ATTR_PERM_A/B/Y), and a Div or Mul by a float scalar after it the product's scale.
+ * ------------------------------------------------------------------------------------------------------ */
+
+static void add_ints_attr(fg_node *n, const char *name, const int64_t *v, int len) {
+    add_attr(n, name, FG_ATTR_INTS, 0, 0, NULL);
+    fg_attr *a = &n->attrs[n->n_attrs - 1];
+    a->ints = fg_xcalloc((size_t)len, sizeof(int64_t));
+    memcpy(a->ints, v, (size_t)len * sizeof(int64_t));
+    a->n_ints = (size_t)len;
+}
+
+/* The perm of Transpose node t when it is an explicit permutation of rank >= 2 that leaves the source's
+ * innermost dim among the last two (one unit-stride dim per matrix, which oneDNN's kernels need);
+ * returns its length, or -1. */
+static int view_perm(const fg_node *t, const int64_t **perm) {
+    int r = fg_attr_ints(t, "perm", perm);
+    if (r < 2 || r > FG_MAX_RANK || t->n_in != 1 || t->n_out != 1)
+        return -1;
+    unsigned seen = 0;
+    for (int i = 0; i < r; i++) {
+        if ((*perm)[i] < 0 || (*perm)[i] >= r || (seen >> (*perm)[i] & 1u))
+            return -1;
+        seen |= 1u << (*perm)[i];
+    }
+    return (*perm)[r - 1] == r - 1 || (*perm)[r - 2] == r - 1 ? r : -1;
+}
+
+static bool has_postops(const fg_node *n) {
+    return fg_attr_get(n, FG_ATTR_BIAS) || fg_attr_get(n, FG_ATTR_RESIDUAL) || fg_attr_get(n, FG_ATTR_ACT);
+}
+
+static void fold_matmul_views(fg_graph *g, uses *u) {
+    static const char *const perm_attr[2] = {FG_ATTR_PERM_A, FG_ATTR_PERM_B};
+    for (int i = 0; i < g->n_nodes; i++) {
+        if (!is_op(&g->nodes[i], "MatMul") || g->nodes[i].n_in < 2)
+            continue;
+        count_uses(g, u);
+        for (int k = 0; k < 2; k++) {
+            fg_node *n = &g->nodes[i];
+            int v = n->in[k], t = producer_of(g, v);
+            const int64_t *perm;
+            int r;
+            if (t < 0 || !is_op(&g->nodes[t], "Transpose") || fg_attr_get(n, perm_attr[k]) ||
+                single_consumer(g, u, v) != i || (r = view_perm(&g->nodes[t], &perm)) < 0 || n->in[0] == n->in[1])
+                continue;
+            add_ints_attr(n, perm_attr[k], perm, r);
+            n->in[k] = g->nodes[t].in[0];
+            g->nodes[t].dead = true;
+            count_uses(g, u);
+        }
+        /* the result's consumers: one Transpose keeping the last dim last, and one scalar scale, any order */
+        int a = i;
+        for (;;) {
+            fg_node *n = &g->nodes[a];
+            if (has_postops(n))
+                break;
+            int c = single_consumer(g, u, n->out[0]);
+            if (c < 0)
+                break;
+            fg_node *cn = &g->nodes[c];
+            const int64_t *perm;
+            int r;
+            if (is_op(cn, "Transpose") && !fg_attr_get(n, FG_ATTR_PERM_Y) && (r = view_perm(cn, &perm)) >= 0 &&
+                perm[r - 1] == r - 1) {
+                add_ints_attr(n, FG_ATTR_PERM_Y, perm, r);
+                a = absorb(g, a, c, cn->out[0]);
+            } else if ((is_op(cn, "Div") || is_op(cn, "Mul")) && cn->n_in == 2 && !fg_attr_get(n, FG_ATTR_SCALE)) {
+                /* a rank-0 constant only, so the result keeps the product's rank */
+                int other = cn->in[0] == n->out[0] ? cn->in[1] : cn->in[0];
+                double k = const_scalar(g, other);
+                if (other == n->out[0] || (is_op(cn, "Div") && other == cn->in[0]) || !isfinite(k) || k == 0 ||
+                    g->values[other].t.rank != 0)
+                    break;
+                add_attr(n, FG_ATTR_SCALE, FG_ATTR_FLOAT, 0, is_op(cn, "Div") ? (float)(1.0 / k) : (float)k, NULL);
+                a = absorb(g, a, c, cn->out[0]);
+            } else {
+                break;
+            }
+            count_uses(g, u);
+        }
+    }
 }
 
 /* ------------------------------------------------------------------------------------------------------
@@ -743,6 +836,37 @@ static bool swap_dq_pool_at(fg_graph *g, uses *u, int d) {
     return true;
 }
 
+static void remove_attr(fg_node *n, const char *name) {
+    for (int k = 0; k < n->n_attrs; k++)
+        if (strcmp(n->attrs[k].name, name) == 0) {
+            fg_attr_free(&n->attrs[k]);
+            n->attrs[k] = n->attrs[--n->n_attrs];
+            return;
+        }
+}
+
+/* A GELU fused into a dynamic matmul whose only reader is another dynamic matmul (BERT's FFN1 -> FFN2)
+ * moves into the reader's input quantization (FG_ATTR_ACT_IN): the reader's range and rounding passes
+ * compute it on the fly, instead of oneDNN's GELU post-op writing it (a third of FFN1's time there). */
+static void gelu_into_dynq(fg_graph *g, uses *u) {
+    count_uses(g, u);
+    for (int c = 0; c < g->n_nodes; c++) {
+        fg_node *cn = &g->nodes[c];
+        if (!is_op(cn, "MatMulInteger") || !fg_attr_i(cn, FG_ATTR_DYNQ, 0) || fg_attr_get(cn, FG_ATTR_ACT_IN) ||
+            (cn->n_in > 7 && cn->in[7] >= 0))
+            continue; /* not fused, already done, or reading a shared DynamicQuantizeLinear's uint8 */
+        int x = cn->in[0], p = producer_of(g, x);
+        if (p < 0 || single_consumer(g, u, x) != c)
+            continue;
+        fg_node *pn = &g->nodes[p];
+        const char *act = fg_attr_s(pn, FG_ATTR_ACT, NULL);
+        if (!is_op(pn, "MatMulInteger") || !fg_attr_i(pn, FG_ATTR_DYNQ, 0) || !act || strcmp(act, "gelu_erf") != 0)
+            continue;
+        remove_attr(pn, FG_ATTR_ACT);
+        add_attr(cn, FG_ATTR_ACT_IN, FG_ATTR_STRING, 0, 0, "gelu_erf");
+    }
+}
+
 int fg_graph_fuse_qdq(fg_graph *g, fg_err *e) {
     (void)e;
     if (!fg_op_find("", "QLinearConv") || !fg_op_find("", "QLinearMatMul"))
@@ -758,6 +882,7 @@ int fg_graph_fuse_qdq(fg_graph *g, fg_err *e) {
         if (!fuse_qdq_at(g, &u, i) && !fuse_dynq_at(g, &u, i) && !fuse_qadd_at(g, &u, i))
             swap_dq_pool_at(g, &u, i);
     }
+    gelu_into_dynq(g, &u);
     free(u.count);
     free(u.last);
     fg_graph_count_uses(g);

@@ -14,6 +14,7 @@
 #ifndef FG_ENGINE_OPS_H
 #define FG_ENGINE_OPS_H
 
+#include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
@@ -75,6 +76,16 @@ enum {
 #define FG_ATTR_ALPHA "_fg_alpha"
 #define FG_ATTR_BETA "_fg_beta"
 
+/* Views and scale a float MatMul takes over from its neighbours (fuse.c, fold_matmul_views):
+ *   "_fg_perm_a", "_fg_perm_b" (ints): the operand is input k transposed by this perm (ONNX Transpose
+ *                                 semantics), read through strides instead of a copy;
+ *   "_fg_perm_y" (ints): the output is the product transposed by this perm, written through strides;
+ *   "_fg_scale" (float): the product is multiplied by it (a Div or Mul by a scalar that followed). */
+#define FG_ATTR_PERM_A "_fg_perm_a"
+#define FG_ATTR_PERM_B "_fg_perm_b"
+#define FG_ATTR_PERM_Y "_fg_perm_y"
+#define FG_ATTR_SCALE "_fg_scale"
+
 /* Attribute "_fg_qref" (int 1) on an int8 product (MatMulInteger, ConvInteger, QLinearMatMul,
  * QLinearConv) makes it run the C reference loops instead of oneDNN: the tests compare the two. */
 #define FG_ATTR_QREF "_fg_qref"
@@ -84,6 +95,11 @@ enum {
  * constant weights 1 (zero point 3), their float scale 4, optional float bias 5; float output, then
  * FG_ATTR_ACT "gelu_erf" when a GELU followed (nn.c). */
 #define FG_ATTR_DYNQ "_fg_dynq"
+
+/* Attribute "_fg_act_in" (string "gelu_erf") on a fused dynamic int8 matmul with a float input: GELU is
+ * applied to the input inside its quantization (fuse.c moves it there from the producing dynamic
+ * matmul), so the GELU output is never written as float. */
+#define FG_ATTR_ACT_IN "_fg_act_in"
 
 typedef struct fg_op_def {
     const char *type;
@@ -170,6 +186,37 @@ void fg_dynquant_params(float lo, float hi, float *scale, uint8_t *zp);
 /* DynamicQuantizeLinear of float x[0..n) into y on up to n_threads threads (quant.c): the range pass, the
  * parameters above and the rounding pass, vectorised; shared with the fused dynamic matmul (nn.c). */
 void fg_dynquant_u8(const float *x, int64_t n, int n_threads, uint8_t *y, float *scale, uint8_t *zero_point);
+/* fg_dynquant_u8 of fg_gelu(x[i]) without writing the GELU values anywhere. */
+void fg_dynquant_u8_gelu(const float *x, int64_t n, int n_threads, uint8_t *y, float *scale, uint8_t *zero_point);
+/* GELU, erf form, x * Phi(x), with erf from Abramowitz & Stegun 7.1.28 (absolute error <= 3e-7 in erf;
+ * <= 7e-7 * max(1, |x|) in GELU, tests/unit/engine/ops/quant.c): branch-free and without a division (the
+ * reciprocal is a bit-pattern guess refined by three Newton steps, relative error 6e-8), so loops over
+ * it vectorise and stay cheap.
+ * erf(|z|) is 1 in float beyond |z| = 4, so |z| is capped at 6, which keeps the guess in range. */
+static inline __attribute__((always_inline)) float fg_gelu(float x) {
+    float ax = x < 0.f ? -x : x, a = ax * 0.70710678118654752f;
+    a = a < 6.f ? a : 6.f;
+    float p = fmaf(a, 0.0000430638f, 0.0002765672f); /* Horner, fused: ISO C mode contracts nothing */
+    p = fmaf(a, p, 0.0001520143f);
+    p = fmaf(a, p, 0.0092705272f);
+    p = fmaf(a, p, 0.0422820123f);
+    p = fmaf(a, p, 0.0705230784f);
+    p = fmaf(a, p, 1.f);
+    union {
+        float f;
+        int32_t i;
+    } u = {.f = p};
+    u.i = 0x7EF311C3 - u.i;
+    float t = u.f;
+    t = fmaf(t, fmaf(-p, t, 1.f), t);
+    t = fmaf(t, fmaf(-p, t, 1.f), t);
+    t = fmaf(t, fmaf(-p, t, 1.f), t);
+    t *= t; /* p^-2 */
+    t *= t; /* p^-4 */
+    t *= t; /* p^-8 */
+    t *= t; /* p^-16 */
+    return fmaf(0.5f * ax, 1.f - t, 0.5f * x); /* x * erf(z) = |x| * erf(|z|) */
+}
 
 /* Checks input i is present with one of the allowed dtypes (terminated by 0). */
 int fg_check_dtype(fg_kctx *c, int i, const fg_dtype *allowed);

@@ -11,7 +11,9 @@
 #endif
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "engine/ops/ops.h"
 
@@ -23,6 +25,7 @@
 #else
 #define Q_HOT
 #endif
+#define Q_INLINE static inline __attribute__((always_inline))
 
 /* Element-wise loops above this many elements are split across threads. */
 #define Q_PAR_MIN 65536
@@ -239,11 +242,12 @@ typedef int32_t q16i __attribute__((vector_size(64)));
 /* min and max of x[0..n), 0 included (DynamicQuantizeLinear's range; NaN is skipped by the compares).
  * Sixteen running lanes as vector compare-and-blend: gcc does not vectorise a scalar min/max reduction
  * (reassociating it is not exact for NaN and -0), which took 11% of bert_mini's dynamic int8 run. */
-Q_HOT static void range_blk(const float *restrict x, int64_t n, float *lo_out, float *hi_out) {
+Q_INLINE void range_blk_core(const float *restrict x, int64_t n, float *lo_out, float *hi_out) {
     q16f vlo = {0}, vhi = {0};
     int64_t i = 0;
     for (; i + 16 <= n; i += 16) {
         q16f v = *(const q16f_u *)(x + i);
+
         q16i ml = v < vlo, mh = v > vhi;
         vlo = (q16f)(((q16i)v & ml) | ((q16i)vlo & ~ml));
         vhi = (q16f)(((q16i)v & mh) | ((q16i)vhi & ~mh));
@@ -264,7 +268,100 @@ Q_HOT static void range_blk(const float *restrict x, int64_t n, float *lo_out, f
     *hi_out = h;
 }
 
-void fg_dynquant_u8(const float *x, int64_t n, int n_threads, uint8_t *y, float *scale, uint8_t *zero_point) {
+Q_HOT static void range_blk(const float *restrict x, int64_t n, float *lo_out, float *hi_out) {
+    range_blk_core(x, n, lo_out, hi_out);
+}
+
+/* range_blk of fg_gelu(x[i]) without evaluating GELU per element. GELU falls on (-inf, X_MIN] and rises
+ * on [X_MIN, inf), so over a set of values its maximum is at the set's smallest or largest value and its
+ * minimum at the value nearest X_MIN from either side: one compare-and-blend pass tracks those four, and
+ * GELU runs on them alone. (fg_gelu is that shape up to rounding in its last bit, which can move an
+ * extreme by one ulp: the rounding pass clamps.) NaN fails every compare and is skipped, as in range_blk. */
+#define GELU_X_MIN (-0.75179152f)
+Q_HOT static void range_blk_gelu(const float *restrict x, int64_t n, float *lo_out, float *hi_out) {
+    /* min, max, largest value <= X_MIN, smallest value >= X_MIN; the infinities mark "none yet" */
+    q16f vmn = (q16f){0} + INFINITY, vmx = (q16f){0} - INFINITY, vl = vmx, vr = vmn;
+    const q16f xm = (q16f){0} + GELU_X_MIN, pinf = vmn, ninf = vmx;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        q16f v = *(const q16f_u *)(x + i);
+        q16i m1 = v < vmn, m2 = v > vmx, above = v > xm, below = v < xm;
+        vmn = (q16f)(((q16i)v & m1) | ((q16i)vmn & ~m1));
+        vmx = (q16f)(((q16i)v & m2) | ((q16i)vmx & ~m2));
+        q16f wl = (q16f)(((q16i)v & ~above) | ((q16i)ninf & above)); /* v, or -inf above X_MIN */
+        q16f wr = (q16f)(((q16i)v & ~below) | ((q16i)pinf & below)); /* v, or +inf below X_MIN */
+        q16i m3 = wl > vl, m4 = wr < vr;
+        vl = (q16f)(((q16i)wl & m3) | ((q16i)vl & ~m3));
+        vr = (q16f)(((q16i)wr & m4) | ((q16i)vr & ~m4));
+    }
+    float c[17][4]; /* lanes out of registers only now: element access would keep them in memory */
+    float lanes[4][16];
+    memcpy(lanes[0], &vmn, sizeof lanes[0]);
+    memcpy(lanes[1], &vmx, sizeof lanes[1]);
+    memcpy(lanes[2], &vl, sizeof lanes[2]);
+    memcpy(lanes[3], &vr, sizeof lanes[3]);
+    for (int j = 0; j < 16; j++)
+        for (int k = 0; k < 4; k++)
+            c[j][k] = lanes[k][j];
+    float tmn = INFINITY, tmx = -INFINITY, tl = -INFINITY, tr = INFINITY;
+    for (; i < n; i++) {
+        float v = x[i];
+        tmn = v < tmn ? v : tmn;
+        tmx = v > tmx ? v : tmx;
+        tl = v <= GELU_X_MIN && v > tl ? v : tl;
+        tr = v >= GELU_X_MIN && v < tr ? v : tr;
+    }
+    c[16][0] = tmn;
+    c[16][1] = tmx;
+    c[16][2] = tl;
+    c[16][3] = tr;
+    /* GELU of each candidate; a -inf candidate gives NaN (skipped), a +inf one counts only as a maximum
+     * (a real +inf value is also the maximum, and GELU(+inf) = +inf) */
+    float lo = 0.f, hi = 0.f;
+    for (int j = 0; j < 17; j++) {
+        for (int k = 0; k < 4; k++) {
+            if (c[j][k] == INFINITY && k != 1)
+                continue;
+            float g = fg_gelu(c[j][k]);
+            lo = g < lo ? g : lo;
+            hi = g > hi ? g : hi;
+        }
+    }
+    *lo_out = lo;
+    *hi_out = hi;
+}
+
+/* quant_f_u8 without the division, for DynamicQuantizeLinear's own scale: q0 = x * r with r = RN(1/sc),
+ * then one Newton step q = q0 + (x - q0 * sc) * r with both products fused. By Markstein's theorem q is
+ * then RN(x / sc), bit for bit, when nothing overflows or underflows: the caller's scale lies in
+ * [2^-90, 2^90] and |x| <= 255 * sc (the range it came from), so the residual stays normal wherever
+ * rounding can matter (|x / sc| >= 0.5). Three FMA-port operations instead of a divide, which bounded
+ * the whole pass (checked against division on 2e8 values at and around half-integers, and by
+ * tests/unit/engine/ops/quant.c). */
+Q_INLINE void quant_dyn_u8_act(const float *restrict x, uint8_t *restrict y, int64_t n, float sc, float r,
+                               float zf, bool gelu) {
+    for (int64_t i = 0; i < n; i++) {
+        float xv = gelu ? fg_gelu(x[i]) : x[i];
+        float q0 = xv * r;
+        float v = rintf(fmaf(fmaf(-q0, sc, xv), r, q0)) + zf;
+        v = v > 0.f ? v : 0.f;
+        v = v < 255.f ? v : 255.f;
+        y[i] = (uint8_t)(int32_t)v;
+    }
+}
+
+Q_HOT static void quant_dyn_u8(const float *restrict x, uint8_t *restrict y, int64_t n, float sc, float r,
+                               float zf) {
+    quant_dyn_u8_act(x, y, n, sc, r, zf, false);
+}
+
+Q_HOT static void quant_dyn_u8_gelu(const float *restrict x, uint8_t *restrict y, int64_t n, float sc, float r,
+                                    float zf) {
+    quant_dyn_u8_act(x, y, n, sc, r, zf, true);
+}
+
+static void dynquant(const float *x, int64_t n, int n_threads, bool gelu, uint8_t *y, float *scale,
+                     uint8_t *zero_point) {
     enum { BLK = 16384 };
     int nt = n_threads > 0 ? n_threads : 1;
     int64_t nb = (n + BLK - 1) / BLK;
@@ -272,22 +369,43 @@ void fg_dynquant_u8(const float *x, int64_t n, int n_threads, uint8_t *y, float 
 #pragma omp parallel for num_threads(nt) if (n > Q_PAR_MIN) reduction(min : lo) reduction(max : hi)
     for (int64_t b = 0; b < nb; b++) {
         float l, h;
-        range_blk(x + b * BLK, b * BLK + BLK > n ? n - b * BLK : BLK, &l, &h);
+        int64_t len = b * BLK + BLK > n ? n - b * BLK : BLK;
+        if (gelu)
+            range_blk_gelu(x + b * BLK, len, &l, &h);
+        else
+            range_blk(x + b * BLK, len, &l, &h);
         lo = l < lo ? l : lo;
         hi = h > hi ? h : hi;
     }
     float s;
     uint8_t zp;
     fg_dynquant_params(lo, hi, &s, &zp);
-    if (s > 0.f) {
+    if (s >= 0x1p-90f && s <= 0x1p90f) {
+        float r = 1.0f / s;
 #pragma omp parallel for num_threads(nt) if (n > Q_PAR_MIN)
-        for (int64_t b = 0; b < nb; b++)
-            quant_f_u8(x + b * BLK, y + b * BLK, b * BLK + BLK > n ? n - b * BLK : BLK, s, (float)zp);
+        for (int64_t b = 0; b < nb; b++) {
+            int64_t len = b * BLK + BLK > n ? n - b * BLK : BLK;
+            if (gelu)
+                quant_dyn_u8_gelu(x + b * BLK, y + b * BLK, len, s, r, (float)zp);
+            else
+                quant_dyn_u8(x + b * BLK, y + b * BLK, len, s, r, (float)zp);
+        }
+    } else if (s > 0.f) { /* extreme scales: plain division, elementwise (rare, not hot) */
+        for (int64_t i = 0; i < n; i++)
+            y[i] = (uint8_t)fg_quant_sat(rintf((gelu ? fg_gelu(x[i]) : x[i]) / s) + (float)zp, 0, 255);
     } else {
         memset(y, zp, (size_t)n);
     }
     *scale = s;
     *zero_point = zp;
+}
+
+void fg_dynquant_u8(const float *x, int64_t n, int n_threads, uint8_t *y, float *scale, uint8_t *zero_point) {
+    dynquant(x, n, n_threads, false, y, scale, zero_point);
+}
+
+void fg_dynquant_u8_gelu(const float *x, int64_t n, int n_threads, uint8_t *y, float *scale, uint8_t *zero_point) {
+    dynquant(x, n, n_threads, true, y, scale, zero_point);
 }
 
 static int run_dynquant(fg_kctx *c) {

@@ -168,12 +168,150 @@ static void fusion_skips_ops_without_postop_support(void **st) {
     fg_graph_free(&g);
 }
 
+static int node_attr_ints(fg_graph *g, int k, const char *name, const int64_t *v, int n) {
+    fg_node *nd = &g->nodes[k];
+    nd->attrs = fg_xrealloc(nd->attrs, (size_t)(nd->n_attrs + 1) * sizeof(fg_attr));
+    fg_attr *a = &nd->attrs[nd->n_attrs++];
+    memset(a, 0, sizeof *a);
+    a->name = fg_xstrdup(name);
+    a->type = FG_ATTR_INTS;
+    a->ints = fg_xmalloc((size_t)n * sizeof(int64_t));
+    memcpy(a->ints, v, (size_t)n * sizeof(int64_t));
+    a->n_ints = (size_t)n;
+    return k;
+}
+
+static void node_attr(fg_graph *g, int k, const char *name, fg_attr_type type, int64_t i, const char *str) {
+    fg_node *nd = &g->nodes[k];
+    nd->attrs = fg_xrealloc(nd->attrs, (size_t)(nd->n_attrs + 1) * sizeof(fg_attr));
+    fg_attr *a = &nd->attrs[nd->n_attrs++];
+    memset(a, 0, sizeof *a);
+    a->name = fg_xstrdup(name);
+    a->type = type;
+    a->i = i;
+    a->s = str ? fg_xstrdup(str) : NULL;
+}
+
+static int scalar0(fg_graph *g, const char *name, float v) {
+    int i = cnst(g, name, 1, v);
+    g->values[i].t.rank = 0;
+    return i;
+}
+
+static const fg_node *nth_live(const fg_graph *g, const char *op, int k) {
+    for (int i = 0; i < g->n_nodes; i++)
+        if (!g->nodes[i].dead && strcmp(g->nodes[i].op_type, op) == 0 && k-- == 0)
+            return &g->nodes[i];
+    return NULL;
+}
+
+/* Attention's shuffles: q·kᵀ over Transposed heads, a Div by a scalar, P·v and the Transpose back all
+ * fold into the two MatMuls' views; the Softmax between them stays. */
+static void matmuls_take_over_transposes_and_scale(void **st) {
+    (void)st;
+    fg_graph g = {0};
+    int q = val(&g, "q"), k = val(&g, "k"), v = val(&g, "v");
+    g.values[q].is_input = g.values[k].is_input = g.values[v].is_input = true;
+    int qt = val(&g, "qt"), kt = val(&g, "kt"), vt = val(&g, "vt"), s = val(&g, "s"), sd = val(&g, "sd");
+    int p = val(&g, "p"), o = val(&g, "o"), y = val(&g, "y"), c = scalar0(&g, "c", 8.f);
+    static const int64_t p0213[4] = {0, 2, 1, 3}, p0231[4] = {0, 2, 3, 1};
+    node_attr_ints(&g, node(&g, "Transpose", &plain_def, q, -1, qt), "perm", p0213, 4);
+    node_attr_ints(&g, node(&g, "Transpose", &plain_def, k, -1, kt), "perm", p0231, 4);
+    node_attr_ints(&g, node(&g, "Transpose", &plain_def, v, -1, vt), "perm", p0213, 4);
+    node(&g, "MatMul", &postop_def, qt, kt, s);
+    node(&g, "Div", &plain_def, s, c, sd);
+    node(&g, "Softmax", &plain_def, sd, -1, p);
+    node(&g, "MatMul", &postop_def, p, vt, o);
+    node_attr_ints(&g, node(&g, "Transpose", &plain_def, o, -1, y), "perm", p0213, 4);
+    set_output(&g, y);
+    assert_int_equal(fg_graph_fuse(&g, NULL), 0);
+    assert_int_equal(live(&g), 3); /* MatMul, Softmax, MatMul */
+    const fg_node *a = nth_live(&g, "MatMul", 0), *b = nth_live(&g, "MatMul", 1);
+    assert_non_null(b);
+    const int64_t *pa, *pb, *py;
+    assert_int_equal(fg_attr_ints(a, FG_ATTR_PERM_A, &pa), 4);
+    assert_int_equal(pa[1], 2);
+    assert_int_equal(fg_attr_ints(a, FG_ATTR_PERM_B, &pb), 4);
+    assert_int_equal(pb[3], 1);
+    assert_true(a->in[0] == q && a->in[1] == k);
+    assert_true(fg_attr_f(a, FG_ATTR_SCALE, 0.f) == 0.125f);
+    assert_int_equal(fg_attr_ints(b, FG_ATTR_PERM_B, &pb), 4);
+    assert_int_equal(fg_attr_ints(b, FG_ATTR_PERM_Y, &py), 4);
+    assert_true(b->in[1] == v && b->out[0] == y);
+    assert_null(fg_attr_get(b, FG_ATTR_PERM_A));
+    fg_graph_free(&g);
+}
+
+/* What must not fold: a Transpose read twice, one that moves the innermost dim out of the matrix dims,
+ * a Transpose after a MatMul with post-ops, a Div by a constant that is not rank 0. */
+static void matmul_views_stay_where_they_must(void **st) {
+    (void)st;
+    fg_graph g = {0};
+    int x = val(&g, "x"), w = val(&g, "w2"), u = val(&g, "u"), r = val(&g, "r");
+    g.values[x].is_input = g.values[w].is_input = g.values[u].is_input = g.values[r].is_input = true;
+    int xt = val(&g, "xt"), wt = val(&g, "wt"), ut = val(&g, "ut"), m = val(&g, "m"), y = val(&g, "y");
+    int z = val(&g, "z"), m2 = val(&g, "m2"), mr = val(&g, "mr"), y2 = val(&g, "y2");
+    int c1 = cnst(&g, "c1", 1, 2.f); /* rank 1: a Div would raise a rank-0 product's rank */
+    static const int64_t p021[3] = {0, 2, 1}, p102[3] = {1, 0, 2}, p201[3] = {2, 0, 1};
+    node_attr_ints(&g, node(&g, "Transpose", &plain_def, x, -1, xt), "perm", p021, 3);
+    node_attr_ints(&g, node(&g, "Transpose", &plain_def, w, -1, wt), "perm", p102, 3);
+    node(&g, "MatMul", &postop_def, xt, wt, m);
+    node(&g, "Div", &plain_def, m, c1, y);
+    node(&g, "Relu", &plain_def, xt, -1, z); /* xt is read twice: its Transpose stays */
+    node_attr_ints(&g, node(&g, "Transpose", &plain_def, u, -1, ut), "perm", p201, 3); /* dim 2 into the batch */
+    node(&g, "MatMul", &postop_def, ut, w, m2);
+    node(&g, "Add", &plain_def, m2, r, mr); /* a residual post-op ... */
+    node_attr_ints(&g, node(&g, "Transpose", &plain_def, mr, -1, y2), "perm", p021, 3); /* ... keeps this */
+    set_output(&g, y);
+    set_output(&g, z);
+    set_output(&g, y2);
+    assert_int_equal(fg_graph_fuse(&g, NULL), 0);
+    const fg_node *a = nth_live(&g, "MatMul", 0), *b = nth_live(&g, "MatMul", 1);
+    assert_non_null(b);
+    const int64_t *p;
+    assert_int_equal(a->in[0], xt);
+    assert_int_equal(fg_attr_ints(a, FG_ATTR_PERM_B, &p), 3); /* [1,0,2] keeps the innermost dim last */
+    assert_null(fg_attr_get(a, FG_ATTR_SCALE));
+    assert_int_equal(b->in[0], ut);
+    assert_null(fg_attr_get(b, FG_ATTR_PERM_Y));
+    assert_int_equal(fg_attr_i(b, FG_ATTR_RESIDUAL, 0), 3);
+    assert_int_equal(live(&g), 7); /* x's and u's and the last Transpose, two MatMuls, Div, Relu */
+    fg_graph_free(&g);
+}
+
+/* A GELU fused into a dynamic matmul moves into the next dynamic matmul's input quantization when that
+ * is its only reader, and stays when the GELU output is also a graph output. */
+static void gelu_moves_into_the_next_dynamic_quantization(void **st) {
+    (void)st;
+    for (int keep = 0; keep < 2; keep++) {
+        fg_graph g = {0};
+        int x = val(&g, "x"), w1 = cnst(&g, "w1", 4, 1.f), w2 = cnst(&g, "w2", 4, 1.f);
+        g.values[x].is_input = true;
+        int h = val(&g, "h"), y = val(&g, "y");
+        int a = node(&g, "MatMulInteger", &plain_def, x, w1, h);
+        int b = node(&g, "MatMulInteger", &plain_def, h, w2, y);
+        node_attr(&g, a, FG_ATTR_DYNQ, FG_ATTR_INT, 1, NULL);
+        node_attr(&g, a, FG_ATTR_ACT, FG_ATTR_STRING, 0, "gelu_erf");
+        node_attr(&g, b, FG_ATTR_DYNQ, FG_ATTR_INT, 1, NULL);
+        if (keep)
+            set_output(&g, h);
+        set_output(&g, y);
+        assert_int_equal(fg_graph_fuse_qdq(&g, NULL), 0);
+        assert_int_equal(fg_attr_get(&g.nodes[a], FG_ATTR_ACT) != NULL, keep);
+        assert_int_equal(fg_attr_get(&g.nodes[b], FG_ATTR_ACT_IN) != NULL, !keep);
+        fg_graph_free(&g);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(matmul_absorbs_bias_residual_and_relu),
         cmocka_unit_test(matmul_absorbs_torch_gelu),
         cmocka_unit_test(fusion_keeps_values_that_are_graph_outputs),
         cmocka_unit_test(fusion_skips_ops_without_postop_support),
+        cmocka_unit_test(matmuls_take_over_transposes_and_scale),
+        cmocka_unit_test(matmul_views_stay_where_they_must),
+        cmocka_unit_test(gelu_moves_into_the_next_dynamic_quantization),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,8 +3,9 @@
  * weights and a float bias Add; Gemm with transB and Clip) runs fused (QLinearConv / QLinearMatMul on
  * oneDNN's int8 primitives) and unfused (no_optimize: the float ops between dequantize and quantize),
  * and the two must agree to within one quantization step, almost everywhere exactly. The same for the
- * dynamic-quantization chains (fused into MatMulInteger with FG_ATTR_DYNQ) and for a QDQ residual block
- * (QLinearConv channels-last, DequantizeAddQuantize). */
+ * dynamic-quantization chains (fused into MatMulInteger with FG_ATTR_DYNQ), for a QDQ residual block
+ * (QLinearConv channels-last, DequantizeAddQuantize), and for float attention whose Transposes and scale
+ * fold into the MatMuls (fold_matmul_views). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -547,6 +548,72 @@ static void dynamic_chains_fuse_and_match_the_unfused_ops(void **state) {
     free(buf);
 }
 
+/* Float attention over q, k, v [2, 5, 8] split into 2 heads of 4 (BERT's layout shuffles):
+ *   y = Reshape(Transpose(Softmax(Q·Kᵀ / c) · V, 0213), [2, 5, 8])  with Q = Transpose(Reshape(q), 0213),
+ *   K = Transpose(Reshape(k), 0231), V = Transpose(Reshape(v), 0213),
+ * and u = q · Transpose(w3, 021) on a 3-D batch (a transposed B, no head split). Fused, the Transposes and
+ * the Div are the MatMuls' strides and scale (fuse.c, fold_matmul_views). */
+static void *build_attention(size_t *len, float c) {
+    mb *b = calloc(1, sizeof *b);
+    int64_t qd[3] = {2, 5, 8}, hd[4] = {2, 5, 2, 4}, four = 4, three = 3, wd[3] = {2, 3, 8};
+    mb_io(b, true, "q", 3, qd);
+    mb_io(b, true, "k", 3, qd);
+    mb_io(b, true, "v", 3, qd);
+    mb_io(b, true, "w3", 3, wd);
+    mb_io(b, false, "y", 3, qd);
+    mb_io(b, false, "u", 3, (int64_t[]){2, 5, 3});
+    mb_init(b, "heads", FG_I64, 1, &four, hd, 8);
+    mb_init(b, "merged", FG_I64, 1, &three, qd, 8);
+    mb_scalar_f(b, "c", c);
+    static const int64_t p0213[4] = {0, 2, 1, 3}, p0231[4] = {0, 2, 3, 1}, p021[3] = {0, 2, 1};
+    mb_node(b, "Reshape", "qr", "q", "heads", NULL);
+    mb_attr_ints(b, mb_node(b, "Transpose", "qt", "qr", NULL, NULL), "perm", p0213, 4);
+    mb_node(b, "Reshape", "kr", "k", "heads", NULL);
+    mb_attr_ints(b, mb_node(b, "Transpose", "kt", "kr", NULL, NULL), "perm", p0231, 4);
+    mb_node(b, "Reshape", "vr", "v", "heads", NULL);
+    mb_attr_ints(b, mb_node(b, "Transpose", "vt", "vr", NULL, NULL), "perm", p0213, 4);
+    mb_node(b, "MatMul", "s", "qt", "kt", NULL);
+    mb_node(b, "Div", "sd", "s", "c", NULL);
+    mb_attr_i(b, mb_node(b, "Softmax", "p", "sd", NULL, NULL), "axis", -1);
+    mb_node(b, "MatMul", "o", "p", "vt", NULL);
+    mb_attr_ints(b, mb_node(b, "Transpose", "ot", "o", NULL, NULL), "perm", p0213, 4);
+    mb_node(b, "Reshape", "y", "ot", "merged", NULL);
+    mb_attr_ints(b, mb_node(b, "Transpose", "w3t", "w3", NULL, NULL), "perm", p021, 3);
+    mb_node(b, "MatMul", "u", "q", "w3t", NULL); /* [2, 5, 8] x [2, 8, 3] */
+    void *buf = mb_pack(b, len);
+    mb_free(b);
+    free(b);
+    return buf;
+}
+
+static void attention_views_match_the_unfused_ops(void **state) {
+    (void)state;
+    static float q[80], k[80], v[80], w3[48], y_f[80], y_u[80], u_f[30], u_u[30];
+    uint32_t seed = 31;
+    for (int i = 0; i < 80; i++) {
+        q[i] = frand(&seed, -2.f, 2.f);
+        k[i] = frand(&seed, -2.f, 2.f);
+        v[i] = frand(&seed, -1.f, 1.f);
+    }
+    for (int i = 0; i < 48; i++)
+        w3[i] = frand(&seed, -1.f, 1.f);
+    fg_tensor in[4] = {{.dtype = FG_F32, .rank = 3, .dims = {2, 5, 8}, .data = q},
+                       {.dtype = FG_F32, .rank = 3, .dims = {2, 5, 8}, .data = k},
+                       {.dtype = FG_F32, .rank = 3, .dims = {2, 5, 8}, .data = v},
+                       {.dtype = FG_F32, .rank = 3, .dims = {2, 3, 8}, .data = w3}};
+    int64_t cnt[2] = {80, 30};
+    for (int ci = 0; ci < 2; ci++) { /* a power of two (exact as a scale) and one that is not */
+        size_t len, nf, nu;
+        void *buf = build_attention(&len, ci ? 2.828427f : 8.f);
+        run_io(buf, len, true, in, 4, (float *[]){y_f, u_f}, cnt, 2, &nf);
+        run_io(buf, len, false, in, 4, (float *[]){y_u, u_u}, cnt, 2, &nu);
+        assert_true(nf + 6 <= nu); /* five Transposes and the Div gone */
+        assert_close(y_f, y_u, 80, 1e-6f);
+        assert_close(u_f, u_u, 30, 1e-6f);
+        free(buf);
+    }
+}
+
 /* A residual block in QDQ form, on x [1, 16, 6, 6]:
  *   c1 = Q(Conv(DQ(Q(x)), w1))         r = Relu(DQ(c1) + x)        (the float stream continues: r is an output)
  *   y  = DQ(Q(Conv(DQ(Q(r)), w2)))
@@ -688,6 +755,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(qdq_chains_fuse_and_match_the_float_ops),
         cmocka_unit_test(dynamic_chains_fuse_and_match_the_unfused_ops),
+        cmocka_unit_test(attention_views_match_the_unfused_ops),
         cmocka_unit_test(residual_blocks_stay_int8_and_match_the_float_ops),
         cmocka_unit_test(pool_of_dequantized_runs_on_int8),
     };

@@ -633,20 +633,31 @@ static void int8_products_reject_bad_operands(void **state) {
 /* Checks the fused node on x [2, M, K] and constant B [K, N] (bdt, one zero point bz or none), per-column
  * or one weight scale, optional bias and GELU: oneDNN (where it applies) and the C loops (_fg_qref) both
  * against DynamicQuantizeLinear + an integer matmul + the float scaling written here. */
-static void check_dynq(int64_t M, int64_t K, int64_t N, fg_dtype bdt, int bz, bool per_col, bool bias, bool gelu) {
+enum {
+    DQ_ZERO_X = 1,   /* x all zeros: a_scale 0, the output is act(bias) */
+    DQ_ZERO_COL = 2, /* column 1's weight scale is 0 */
+    DQ_GELU_IN = 4,  /* FG_ATTR_ACT_IN: GELU of x inside its quantization */
+};
+
+static void check_dynq(int64_t M, int64_t K, int64_t N, fg_dtype bdt, int bz, bool per_col, bool bias, bool gelu,
+                       unsigned flags) {
     int64_t xd[3] = {2, M, K}, bd[2] = {K, N}, nd[1] = {N}, nx = 2 * M * K, ny = 2 * M * N;
-    float *x = fg_xmalloc((size_t)nx * sizeof(float)), ws[256], bv[256];
+    float *x = fg_xmalloc((size_t)nx * sizeof(float)), *xa = fg_xmalloc((size_t)nx * sizeof(float)), ws[256], bv[256];
     assert_true(N <= 256);
     uint8_t *b = bytes(K * N, 21), *xq = fg_xmalloc((size_t)nx), bz8 = (uint8_t)bz;
-    for (int64_t i = 0; i < nx; i++)
-        x[i] = (float)((i * 37 + 11) % 101) * 0.05f - 1.7f;
+    for (int64_t i = 0; i < nx; i++) {
+        x[i] = flags & DQ_ZERO_X ? 0.f : (float)((i * 37 + 11) % 101) * 0.05f - 1.7f;
+        xa[i] = flags & DQ_GELU_IN ? fg_gelu(x[i]) : x[i];
+    }
     for (int64_t n = 0; n < N; n++) {
         ws[n] = per_col ? 0.004f + 0.0002f * (float)(n % 9) : 0.005f;
         bv[n] = (float)(n % 11) * 0.1f - 0.5f;
     }
+    if (flags & DQ_ZERO_COL)
+        ws[1] = 0.f;
     float xs;
     uint8_t xz;
-    run_dynq(x, nx, xq, &xs, &xz);
+    run_dynq(xa, nx, xq, &xs, &xz);
     float *want = fg_xmalloc((size_t)ny * sizeof(float));
     for (int64_t m = 0; m < 2 * M; m++)
         for (int64_t n = 0; n < N; n++) {
@@ -659,15 +670,18 @@ static void check_dynq(int64_t M, int64_t K, int64_t N, fg_dtype bdt, int bz, bo
     fg_tensor tx = tens(FG_F32, 3, xd, x), tb = tens(bdt, 2, bd, b), tz = tens(bdt, 0, NULL, &bz8);
     fg_tensor tws = tens(FG_F32, per_col ? 1 : 0, nd, ws), tbias = tens(FG_F32, 1, nd, bv);
     fg_tensor *ins[6] = {&tx, &tb, NULL, bz >= -128 ? &tz : NULL, &tws, bias ? &tbias : NULL};
-    fg_attr at[3] = {ai(FG_ATTR_DYNQ, 1), as(FG_ATTR_ACT, "gelu_erf"), ai(FG_ATTR_QREF, 1)};
+    fg_attr at[4] = {ai(FG_ATTR_DYNQ, 1), as(FG_ATTR_ACT, "gelu_erf"), ai(FG_ATTR_QREF, 1),
+                     as(FG_ATTR_ACT_IN, "gelu_erf")};
     for (int way = 0; way < 2; way++) {
-        fg_attr use[3];
+        fg_attr use[4];
         int na = 0;
         use[na++] = at[0];
         if (gelu)
             use[na++] = at[1];
         if (way == 1)
             use[na++] = at[2];
+        if (flags & DQ_GELU_IN)
+            use[na++] = at[3];
         fg_tensor ty;
         fg_err e = {0};
         assert_int_equal(run_q("MatMulInteger", use, na, ins, bias ? 6 : 5, &ty, 1, 1u, &e), 0);
@@ -685,26 +699,93 @@ static void check_dynq(int64_t M, int64_t K, int64_t N, fg_dtype bdt, int bz, bo
     free(want);
     free(xq);
     free(b);
+    free(xa);
     free(x);
 }
 
 static void dynamic_matmul_onednn_and_c_agree(void **state) {
     (void)state;
     /* int8 weights without a zero point, per-column scales, bias, GELU: BERT's feed-forward */
-    check_dynq(7, 48, 40, FG_I8, -1000, true, true, true);
+    check_dynq(7, 48, 40, FG_I8, -1000, true, true, true, 0);
     /* one scale, no bias, nothing after */
-    check_dynq(3, 20, 9, FG_I8, -1000, false, false, false);
+    check_dynq(3, 20, 9, FG_I8, -1000, false, false, false, 0);
     /* uint8 weights with zero point 128: shifted into int8 for oneDNN */
-    check_dynq(5, 33, 17, FG_U8, 128, true, true, false);
+    check_dynq(5, 33, 17, FG_U8, 128, true, true, false, 0);
     /* a weight zero point oneDNN's shift does not remove: the C loops */
-    check_dynq(4, 16, 12, FG_I8, 3, true, false, true);
+    check_dynq(4, 16, 12, FG_I8, 3, true, false, true, 0);
     /* big enough for oneDNN's blocking */
-    check_dynq(64, 256, 128, FG_I8, -1000, true, true, false);
+    check_dynq(64, 256, 128, FG_I8, -1000, true, true, false, 0);
+    /* GELU of the input inside its quantization (BERT's FFN2 after fuse.c), with and without a GELU after */
+    check_dynq(64, 256, 128, FG_I8, -1000, true, true, false, DQ_GELU_IN);
+    check_dynq(5, 24, 16, FG_I8, -1000, true, true, true, DQ_GELU_IN);
+}
+
+/* The run-time-scale form passes the bias divided by a_scale * b_scale[n] to oneDNN; where that product is
+ * 0 the column is rebuilt as act(bias): all of x zero (a_scale 0), or one weight channel's scale 0. */
+static void dynamic_matmul_zero_scales_keep_the_bias(void **state) {
+    (void)state;
+    check_dynq(64, 256, 128, FG_I8, -1000, true, true, false, DQ_ZERO_X);
+    check_dynq(64, 256, 128, FG_I8, -1000, true, true, true, DQ_ZERO_X);
+    check_dynq(64, 256, 128, FG_I8, -1000, true, true, false, DQ_ZERO_COL);
+    check_dynq(7, 48, 40, FG_I8, -1000, true, true, true, DQ_ZERO_COL);
+}
+
+/* fg_gelu (Abramowitz & Stegun erf, no division) against GELU in double precision. */
+static void gelu_matches_erf_in_double(void **state) {
+    (void)state;
+    double worst = 0.0;
+    for (int i = -200000; i <= 200000; i++) {
+        double x = i * 6e-5; /* [-12, 12] */
+        double want = 0.5 * x * (1.0 + erf(x / sqrt(2.0)));
+        double err = fabs((double)fg_gelu((float)x) - want) / (fabs(x) > 1.0 ? fabs(x) : 1.0);
+        worst = err > worst ? err : worst;
+    }
+    /* 0.5 |x| times (erf's 3e-7 + 16 times the reciprocal's 6e-8, raised to the 16th power) */
+    if (worst >= 7e-7)
+        fail_msg("GELU's error reached %g of max(1, |x|)", worst); /* 0.5 |x| times erf's 3e-7, plus float rounding */
+    assert_true(fg_gelu(INFINITY) == INFINITY);
+    assert_true(isnan(fg_gelu(NAN)));
+    assert_true(fg_gelu(-30.f) == 0.f && fg_gelu(30.f) == 30.f);
+}
+
+/* fg_dynquant_u8_gelu finds GELU's range from four values per lane (smallest, largest, nearest the
+ * minimum from either side); it must quantize exactly as DynamicQuantizeLinear of the GELU values. */
+static void dynamic_quantize_of_gelu_matches_the_materialised_values(void **state) {
+    (void)state;
+    enum { N = 70001 };
+    float *x = fg_xmalloc(N * sizeof(float)), *g = fg_xmalloc(N * sizeof(float));
+    uint8_t *y1 = fg_xmalloc(N), *y2 = fg_xmalloc(N);
+    uint32_t seed = 99;
+    for (int round = 0; round < 4; round++) {
+        for (int i = 0; i < N; i++) {
+            seed = seed * 1664525u + 1013904223u;
+            float u = (float)(seed >> 8) / 16777216.0f;
+            /* round 0: wide; 1: all negative (the minimum inside); 2: all above the minimum; 3: NaN, inf */
+            x[i] = round == 0 ? u * 14.f - 7.f : round == 1 ? -u * 3.f : round == 2 ? u * 2.f - 0.7f : u * 8.f - 4.f;
+            if (round == 3 && i % 997 == 0)
+                x[i] = i % 2 ? NAN : -INFINITY;
+            g[i] = fg_gelu(x[i]);
+        }
+        float s1, s2;
+        uint8_t z1, z2;
+        fg_dynquant_u8_gelu(x, N, 2, y1, &s1, &z1);
+        fg_dynquant_u8(g, N, 2, y2, &s2, &z2);
+        assert_true(s1 == s2);
+        assert_int_equal(z1, z2);
+        assert_memory_equal(y1, y2, N);
+    }
+    free(x);
+    free(g);
+    free(y1);
+    free(y2);
 }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(dynamic_matmul_onednn_and_c_agree),
+        cmocka_unit_test(dynamic_matmul_zero_scales_keep_the_bias),
+        cmocka_unit_test(gelu_matches_erf_in_double),
+        cmocka_unit_test(dynamic_quantize_of_gelu_matches_the_materialised_values),
         cmocka_unit_test(quantize_rounds_half_to_even_and_saturates),
         cmocka_unit_test(quantize_zero_point_shifts_after_rounding),
         cmocka_unit_test(quantize_and_dequantize_per_axis),
