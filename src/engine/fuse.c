@@ -867,6 +867,45 @@ static void gelu_into_dynq(fg_graph *g, uses *u) {
     }
 }
 
+/* A LayerNormalization whose output is quantized dynamically (by a DynamicQuantizeLinear, or inside a
+ * fused dynamic matmul: BERT's Q/K/V and FFN1 inputs) writes that output's range too
+ * (FG_ATTR_RANGE_OUT), while each row is still in L1; the quantizations read it (FG_ATTR_RANGE_IN)
+ * instead of reading the whole activation once more. */
+static void range_from_layernorm(fg_graph *g) {
+    for (int l = 0; l < g->n_nodes; l++) {
+        fg_node *ln = &g->nodes[l];
+        if (!is_op(ln, "LayerNormalization") || ln->n_out < 1 || ln->n_out > 3 || ln->out[0] < 0 ||
+            fg_attr_get(ln, FG_ATTR_RANGE_OUT))
+            continue;
+        int y = ln->out[0], rv = -1;
+        for (int c = 0; c < g->n_nodes; c++) {
+            fg_node *cn = &g->nodes[c];
+            bool dql = is_op(cn, "DynamicQuantizeLinear") && cn->n_in == 1 && cn->in[0] == y;
+            bool dynq = is_op(cn, "MatMulInteger") && fg_attr_i(cn, FG_ATTR_DYNQ, 0) && cn->in[0] == y &&
+                        !fg_attr_get(cn, FG_ATTR_ACT_IN) && !(cn->n_in > 7 && cn->in[7] >= 0);
+            if ((!dql && !dynq) || fg_attr_get(cn, FG_ATTR_RANGE_IN))
+                continue;
+            if (rv < 0) {
+                char name[256];
+                snprintf(name, sizeof name, "%s/_fg_range", g->values[y].name ? g->values[y].name : "ln");
+                rv = fg_graph_add_value(g, name);
+                ln = &g->nodes[l];
+                ln->out = fg_xrealloc(ln->out, 4 * sizeof(int));
+                for (int k = ln->n_out; k < 3; k++)
+                    ln->out[k] = -1;
+                ln->out[3] = rv;
+                ln->n_out = 4;
+                g->values[rv].producer = l;
+                add_attr(ln, FG_ATTR_RANGE_OUT, FG_ATTR_INT, 3, 0, NULL);
+            }
+            int k = dql ? 1 : 9;
+            ensure_inputs(cn, k + 1);
+            cn->in[k] = rv;
+            add_attr(cn, FG_ATTR_RANGE_IN, FG_ATTR_INT, k, 0, NULL);
+        }
+    }
+}
+
 int fg_graph_fuse_qdq(fg_graph *g, fg_err *e) {
     (void)e;
     if (!fg_op_find("", "QLinearConv") || !fg_op_find("", "QLinearMatMul"))
@@ -883,6 +922,7 @@ int fg_graph_fuse_qdq(fg_graph *g, fg_err *e) {
             swap_dq_pool_at(g, &u, i);
     }
     gelu_into_dynq(g, &u);
+    range_from_layernorm(g);
     free(u.count);
     free(u.last);
     fg_graph_count_uses(g);

@@ -2901,6 +2901,11 @@ static int dq_infer(fg_kctx *c) {
     const char *act_in = fg_attr_s(c->node, FG_ATTR_ACT_IN, NULL);
     if (act_in && (strcmp(act_in, "gelu_erf") != 0 || A->dtype != FG_F32))
         return FG_KERR(c, FG_EUNSUPPORTED, "input activation '%s' on a %s input", act_in, fg_dtype_name(A->dtype));
+    const float *range;
+    TRY(fg_range_input(c, &range));
+    if (fg_attr_get(c->node, FG_ATTR_RANGE_IN) && (act_in || A->dtype != FG_F32))
+        return FG_KERR(c, FG_EUNSUPPORTED, "an input range for a %s input%s", fg_dtype_name(A->dtype),
+                       act_in ? " with an input activation" : "");
     const fg_tensor *xs = fg_in(c, DQ_XS), *xz = fg_in(c, DQ_XZ);
     bool pre_ok = A->dtype == FG_U8 && xs && xz && xs->dtype == FG_F32 && fg_tensor_numel(xs) == 1 &&
                   xz->dtype == FG_U8 && fg_tensor_numel(xz) == 1;
@@ -3211,7 +3216,12 @@ static int dq_run(fg_kctx *c) {
         zp = *(const uint8_t *)c->in[DQ_XZ]->data;
     } else {
         qa = (uint8_t *)c->scratch + q->qa_off;
-        (q->gelu_in ? fg_dynquant_u8_gelu : fg_dynquant_u8)(x, n, nthreads(c), qa, &s, &zp);
+        const float *range;
+        TRY(fg_range_input(c, &range));
+        if (range)
+            fg_dynquant_u8_ranged(x, n, nthreads(c), range, qa, &s, &zp);
+        else
+            (q->gelu_in ? fg_dynquant_u8_gelu : fg_dynquant_u8)(x, n, nthreads(c), qa, &s, &zp);
     }
     *(float *)((char *)c->scratch + q->sc_off) = s;
     *(int32_t *)((char *)c->scratch + q->zp_off) = zp;

@@ -101,6 +101,14 @@ enum {
  * matmul), so the GELU output is never written as float. */
 #define FG_ATTR_ACT_IN "_fg_act_in"
 
+/* The range of an activation, computed where it is written instead of in a pass of its own (fuse.c,
+ * range_from_layernorm): "_fg_range_out" (int k) on LayerNormalization makes output k a float [2] holding
+ * min and max of output 0 with 0 included and NaN skipped (DynamicQuantizeLinear's range);
+ * "_fg_range_in" (int k) on DynamicQuantizeLinear or a fused dynamic matmul says input k holds that
+ * range for its input 0, so its quantization skips the range pass. */
+#define FG_ATTR_RANGE_OUT "_fg_range_out"
+#define FG_ATTR_RANGE_IN "_fg_range_in"
+
 typedef struct fg_op_def {
     const char *type;
     int (*infer)(fg_kctx *c);
@@ -186,6 +194,12 @@ void fg_dynquant_params(float lo, float hi, float *scale, uint8_t *zp);
 /* DynamicQuantizeLinear of float x[0..n) into y on up to n_threads threads (quant.c): the range pass, the
  * parameters above and the rounding pass, vectorised; shared with the fused dynamic matmul (nn.c). */
 void fg_dynquant_u8(const float *x, int64_t n, int n_threads, uint8_t *y, float *scale, uint8_t *zero_point);
+/* fg_dynquant_u8 for x whose range (min and max, 0 included: FG_ATTR_RANGE_OUT) is known: the rounding
+ * pass alone. */
+void fg_dynquant_u8_ranged(const float *x, int64_t n, int n_threads, const float range[2], uint8_t *y,
+                           float *scale, uint8_t *zero_point);
+/* The float [2] range input FG_ATTR_RANGE_IN names, or NULL without the attribute (quant.c). */
+int fg_range_input(fg_kctx *c, const float **range);
 /* fg_dynquant_u8 of fg_gelu(x[i]) without writing the GELU values anywhere. */
 void fg_dynquant_u8_gelu(const float *x, int64_t n, int n_threads, uint8_t *y, float *scale, uint8_t *zero_point);
 /* GELU, erf form, x * Phi(x), with erf from Abramowitz & Stegun 7.1.28 (absolute error <= 3e-7 in erf;

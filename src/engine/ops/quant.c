@@ -213,8 +213,10 @@ static int run_dequantize(fg_kctx *c) {
 
 static int infer_dynquant(fg_kctx *c) {
     const fg_tensor *x = c->in[0];
+    const float *range;
     if (x->dtype != FG_F32)
         return FG_KERR(c, FG_EUNSUPPORTED, "DynamicQuantizeLinear of %s", fg_dtype_name(x->dtype));
+    TRY(fg_range_input(c, &range));
     fg_same_shape(c->out[0], x);
     c->out[0]->dtype = FG_U8;
     if (c->n_out > 1 && c->out[1])
@@ -360,14 +362,15 @@ Q_HOT static void quant_dyn_u8_gelu(const float *restrict x, uint8_t *restrict y
     quant_dyn_u8_act(x, y, n, sc, r, zf, true);
 }
 
-static void dynquant(const float *x, int64_t n, int n_threads, bool gelu, uint8_t *y, float *scale,
-                     uint8_t *zero_point) {
+/* range: NULL, or min and max of x (0 included) from its producer, which skips the range pass. */
+static void dynquant(const float *x, int64_t n, int n_threads, bool gelu, const float *range, uint8_t *y,
+                     float *scale, uint8_t *zero_point) {
     enum { BLK = 16384 };
     int nt = n_threads > 0 ? n_threads : 1;
     int64_t nb = (n + BLK - 1) / BLK;
-    float lo = 0.f, hi = 0.f;
+    float lo = range ? range[0] : 0.f, hi = range ? range[1] : 0.f;
 #pragma omp parallel for num_threads(nt) if (n > Q_PAR_MIN) reduction(min : lo) reduction(max : hi)
-    for (int64_t b = 0; b < nb; b++) {
+    for (int64_t b = 0; b < (range ? 0 : nb); b++) {
         float l, h;
         int64_t len = b * BLK + BLK > n ? n - b * BLK : BLK;
         if (gelu)
@@ -401,18 +404,40 @@ static void dynquant(const float *x, int64_t n, int n_threads, bool gelu, uint8_
 }
 
 void fg_dynquant_u8(const float *x, int64_t n, int n_threads, uint8_t *y, float *scale, uint8_t *zero_point) {
-    dynquant(x, n, n_threads, false, y, scale, zero_point);
+    dynquant(x, n, n_threads, false, NULL, y, scale, zero_point);
+}
+
+void fg_dynquant_u8_ranged(const float *x, int64_t n, int n_threads, const float range[2], uint8_t *y,
+                           float *scale, uint8_t *zero_point) {
+    dynquant(x, n, n_threads, false, range, y, scale, zero_point);
 }
 
 void fg_dynquant_u8_gelu(const float *x, int64_t n, int n_threads, uint8_t *y, float *scale, uint8_t *zero_point) {
-    dynquant(x, n, n_threads, true, y, scale, zero_point);
+    dynquant(x, n, n_threads, true, NULL, y, scale, zero_point);
+}
+
+/* The range input of a DynamicQuantizeLinear or fused dynamic matmul (FG_ATTR_RANGE_IN), or NULL; an
+ * error when the attribute names an input that is not a float [2]. */
+int fg_range_input(fg_kctx *c, const float **range) {
+    int64_t k = fg_attr_i(c->node, FG_ATTR_RANGE_IN, 0);
+    *range = NULL;
+    if (k <= 0)
+        return 0;
+    const fg_tensor *r = fg_in(c, (int)k);
+    if (!r || r->dtype != FG_F32 || fg_tensor_numel(r) != 2)
+        return FG_KERR(c, FG_EINVAL, "%s names input %lld, which is not a float32 [2] range", FG_ATTR_RANGE_IN,
+                       (long long)k);
+    *range = r->data;
+    return 0;
 }
 
 static int run_dynquant(fg_kctx *c) {
     const fg_tensor *x = c->in[0];
     float s;
     uint8_t zp;
-    fg_dynquant_u8(x->data, fg_tensor_numel(x), nthreads(c), c->out[0]->data, &s, &zp);
+    const float *range;
+    TRY(fg_range_input(c, &range));
+    dynquant(x->data, fg_tensor_numel(x), nthreads(c), false, range, c->out[0]->data, &s, &zp);
     if (c->n_out > 1 && c->out[1])
         *(float *)c->out[1]->data = s;
     if (c->n_out > 2 && c->out[2])

@@ -6,6 +6,7 @@
 #include <math.h>
 #include <omp.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "engine/ops/ops.h"
 
@@ -960,7 +961,43 @@ static int infer_ln(fg_kctx *c) {
     for (int k = 1; k < 3 && k < c->n_out; k++)
         if (c->out[k])
             fg_set_shape(c->out[k], FG_F32, x->rank, d);
+    int64_t rk = fg_attr_i(c->node, FG_ATTR_RANGE_OUT, 0), two = 2;
+    if (rk > 0) {
+        if (rk < 3 || rk >= c->n_out || !c->out[rk])
+            return FG_KERR(c, FG_EINVAL, "%s names output %lld, which is not there", FG_ATTR_RANGE_OUT, (long long)rk);
+        fg_set_shape(c->out[rk], FG_F32, 1, &two);
+    }
     return 0;
+}
+
+typedef float rd16f __attribute__((vector_size(64)));
+typedef float rd16f_u __attribute__((vector_size(64), aligned(4), may_alias));
+typedef int32_t rd16i __attribute__((vector_size(64)));
+
+/* min and max of y[0..n) into *lo, *hi (which already hold a running range); NaN skipped, as
+ * DynamicQuantizeLinear's range pass does (FG_ATTR_RANGE_OUT). run_ln calls it on a group of rows it just
+ * wrote, still in cache, so this costs little next to a later pass over the whole activation. Vector compare-and-blend, as range_blk in
+ * quant.c: gcc vectorises no scalar min/max reduction. */
+RD_HOT static void row_range(const float *y, int64_t n, float *lo, float *hi) {
+    rd16f vl = (rd16f){0} + *lo, vh = (rd16f){0} + *hi;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        rd16f v = *(const rd16f_u *)(y + i);
+        rd16i ml = v < vl, mh = v > vh;
+        vl = (rd16f)(((rd16i)v & ml) | ((rd16i)vl & ~ml));
+        vh = (rd16f)(((rd16i)v & mh) | ((rd16i)vh & ~mh));
+    }
+    float l[16], h[16];
+    memcpy(l, &vl, sizeof l);
+    memcpy(h, &vh, sizeof h);
+    for (; i < n; i++) {
+        l[0] = y[i] < l[0] ? y[i] : l[0];
+        h[0] = y[i] > h[0] ? y[i] : h[0];
+    }
+    for (int j = 0; j < 16; j++) {
+        *lo = l[j] < *lo ? l[j] : *lo;
+        *hi = h[j] > *hi ? h[j] : *hi;
+    }
 }
 
 static int run_ln(fg_kctx *c) {
@@ -976,19 +1013,31 @@ static int run_ln(fg_kctx *c) {
     float *md = c->n_out > 1 && c->out[1] ? c->out[1]->data : NULL;
     float *id = c->n_out > 2 && c->out[2] ? c->out[2]->data : NULL;
     float eps = fg_attr_f(c->node, "epsilon", 1e-5f);
+    int64_t rk = fg_attr_i(c->node, FG_ATTR_RANGE_OUT, 0);
+    float *range = rk > 0 ? c->out[rk]->data : NULL, lo = 0.f, hi = 0.f;
     int nt = nthreads(c);
-    if (N == 0)
-        return 0;
     if (ps == 0 || (b && pb == 0))
         return FG_KERR(c, FG_ESHAPE, "empty Scale or B");
-#pragma omp parallel for num_threads(nt) if (O > 1 && O * N >= PAR_MIN) schedule(static)
-    for (int64_t o = 0; o < O; o++) {
-        float mu, inv;
-        ln_row(xd + o * N, yd + o * N, N, sc, ps, bd, bd ? pb : 0, eps, &mu, &inv);
-        if (md)
-            md[o] = mu;
-        if (id)
-            id[o] = inv;
+    enum { RG = 16 }; /* rows per group: the range runs once per group, over rows still in L1/L2 */
+    int64_t ng = N ? (O + RG - 1) / RG : 0;
+#pragma omp parallel for num_threads(nt) if (O > 1 && O * N >= PAR_MIN) schedule(static) \
+    reduction(min : lo) reduction(max : hi)
+    for (int64_t gi = 0; gi < ng; gi++) {
+        int64_t o0 = gi * RG, o1 = o0 + RG < O ? o0 + RG : O;
+        for (int64_t o = o0; o < o1; o++) {
+            float mu, inv;
+            ln_row(xd + o * N, yd + o * N, N, sc, ps, bd, bd ? pb : 0, eps, &mu, &inv);
+            if (md)
+                md[o] = mu;
+            if (id)
+                id[o] = inv;
+        }
+        if (range)
+            row_range(yd + o0 * N, (o1 - o0) * N, &lo, &hi);
+    }
+    if (range) {
+        range[0] = lo;
+        range[1] = hi;
     }
     return 0;
 }

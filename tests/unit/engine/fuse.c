@@ -303,6 +303,36 @@ static void gelu_moves_into_the_next_dynamic_quantization(void **st) {
     }
 }
 
+/* A LayerNormalization whose output two dynamic quantizations read (a DynamicQuantizeLinear, a fused
+ * dynamic matmul) writes its range as output 3, and both read it; a third reader that is not a
+ * quantization changes nothing. */
+static void layernorm_writes_the_range_its_quantizations_read(void **st) {
+    (void)st;
+    fg_graph g = {0};
+    int x = val(&g, "x"), sc = cnst(&g, "sc", 4, 1.f), w = cnst(&g, "w", 4, 1.f);
+    g.values[x].is_input = true;
+    int y = val(&g, "y"), q = val(&g, "q"), m = val(&g, "m"), r = val(&g, "r");
+    int l = node(&g, "LayerNormalization", &plain_def, x, sc, y);
+    int d = node(&g, "DynamicQuantizeLinear", &plain_def, y, -1, q);
+    int mm = node(&g, "MatMulInteger", &plain_def, y, w, m);
+    node_attr(&g, mm, FG_ATTR_DYNQ, FG_ATTR_INT, 1, NULL);
+    node(&g, "Relu", &plain_def, y, -1, r);
+    set_output(&g, q);
+    set_output(&g, m);
+    set_output(&g, r);
+    assert_int_equal(fg_graph_fuse_qdq(&g, NULL), 0);
+    const fg_node *ln = &g.nodes[l], *dn = &g.nodes[d], *mn = &g.nodes[mm];
+    assert_int_equal(fg_attr_i(ln, FG_ATTR_RANGE_OUT, 0), 3);
+    assert_int_equal(ln->n_out, 4);
+    assert_true(ln->out[1] < 0 && ln->out[2] < 0 && ln->out[3] >= 0);
+    assert_int_equal(fg_attr_i(dn, FG_ATTR_RANGE_IN, 0), 1);
+    assert_int_equal(dn->in[1], ln->out[3]);
+    assert_int_equal(fg_attr_i(mn, FG_ATTR_RANGE_IN, 0), 9);
+    assert_int_equal(mn->in[9], ln->out[3]);
+    assert_int_equal(g.values[ln->out[3]].producer, l);
+    fg_graph_free(&g);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(matmul_absorbs_bias_residual_and_relu),
@@ -312,6 +342,7 @@ int main(void) {
         cmocka_unit_test(matmuls_take_over_transposes_and_scale),
         cmocka_unit_test(matmul_views_stay_where_they_must),
         cmocka_unit_test(gelu_moves_into_the_next_dynamic_quantization),
+        cmocka_unit_test(layernorm_writes_the_range_its_quantizations_read),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

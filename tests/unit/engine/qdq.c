@@ -4,7 +4,8 @@
  * oneDNN's int8 primitives) and unfused (no_optimize: the float ops between dequantize and quantize),
  * and the two must agree to within one quantization step, almost everywhere exactly. The same for the
  * dynamic-quantization chains (fused into MatMulInteger with FG_ATTR_DYNQ), for a QDQ residual block
- * (QLinearConv channels-last, DequantizeAddQuantize), and for float attention whose Transposes and scale
+ * (QLinearConv channels-last, DequantizeAddQuantize), for a LayerNormalization that writes the range its
+ * dynamic quantizations read, and for float attention whose Transposes and scale
  * fold into the MatMuls (fold_matmul_views). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -548,6 +549,64 @@ static void dynamic_chains_fuse_and_match_the_unfused_ops(void **state) {
     free(buf);
 }
 
+/* x [6, 16] -> LayerNormalization -> y, quantized twice: by a DynamicQuantizeLinear (dequantized again:
+ * output d) and inside a fused dynamic matmul (output t). Fused, the LayerNormalization writes y's range
+ * and neither quantization reads y for it (fuse.c, range_from_layernorm). */
+static void *build_ln_range(size_t *len) {
+    mb *b = calloc(1, sizeof *b);
+    uint32_t seed = 4711;
+    int64_t xd[2] = {6, 16}, td[2] = {6, 8}, wd[2] = {16, 8}, nd[1] = {16};
+    mb_io(b, true, "x", 2, xd);
+    mb_io(b, false, "d", 2, xd);
+    mb_io(b, false, "t", 2, td);
+    float scale[16], bias[16];
+    int8_t w[16 * 8];
+    for (int i = 0; i < 16; i++) {
+        scale[i] = frand(&seed, 0.5f, 2.f);
+        bias[i] = frand(&seed, -1.f, 1.f);
+    }
+    for (int i = 0; i < 16 * 8; i++)
+        w[i] = (int8_t)frand(&seed, -127.f, 127.f);
+    mb_init(b, "scale", FG_F32, 1, nd, scale, 4);
+    mb_init(b, "bias", FG_F32, 1, nd, bias, 4);
+    mb_init(b, "w", FG_I8, 2, wd, w, 1);
+    mb_scalar_f(b, "sw", 0.004f);
+    Onnx__NodeProto *n = mb_node(b, "LayerNormalization", "y", "x", "scale", "bias");
+    mb_attr_i(b, n, "axis", -1);
+    n = mb_node(b, "DynamicQuantizeLinear", "unused", "y", NULL, NULL);
+    mb_three_outs(b, n, "yq", "ys", "yz");
+    mb_node(b, "DequantizeLinear", "d", "yq", "ys", "yz");
+    n = mb_node(b, "DynamicQuantizeLinear", "unused2", "y", NULL, NULL);
+    mb_three_outs(b, n, "uq", "us", "uz");
+    mb_node(b, "MatMulInteger", "i", "uq", "w", "uz");
+    n = mb_node(b, "Cast", "f", "i", NULL, NULL);
+    mb_attr_i(b, n, "to", FG_F32);
+    mb_node(b, "Mul", "sc", "us", "sw", NULL);
+    mb_node(b, "Mul", "t", "f", "sc", NULL);
+    void *buf = mb_pack(b, len);
+    mb_free(b);
+    free(b);
+    return buf;
+}
+
+static void layernorm_range_quantizes_as_the_range_pass(void **state) {
+    (void)state;
+    size_t len, nf, nu;
+    void *buf = build_ln_range(&len);
+    static float x[96], d_f[96], d_u[96], t_f[48], t_u[48];
+    uint32_t seed = 12;
+    for (int i = 0; i < 96; i++)
+        x[i] = frand(&seed, -3.f, 5.f);
+    fg_tensor in = {.dtype = FG_F32, .rank = 2, .dims = {6, 16}, .data = x};
+    int64_t cnt[2] = {96, 48};
+    run_io(buf, len, true, &in, 1, (float *[]){d_f, t_f}, cnt, 2, &nf);
+    run_io(buf, len, false, &in, 1, (float *[]){d_u, t_u}, cnt, 2, &nu);
+    assert_true(nf < nu);
+    assert_memory_equal(d_f, d_u, sizeof d_f); /* the same range, so the same quantization, bit for bit */
+    assert_close(t_f, t_u, 48, 1e-5f);
+    free(buf);
+}
+
 /* Float attention over q, k, v [2, 5, 8] split into 2 heads of 4 (BERT's layout shuffles):
  *   y = Reshape(Transpose(Softmax(Q·Kᵀ / c) · V, 0213), [2, 5, 8])  with Q = Transpose(Reshape(q), 0213),
  *   K = Transpose(Reshape(k), 0231), V = Transpose(Reshape(v), 0213),
@@ -756,6 +815,7 @@ int main(void) {
         cmocka_unit_test(qdq_chains_fuse_and_match_the_float_ops),
         cmocka_unit_test(dynamic_chains_fuse_and_match_the_unfused_ops),
         cmocka_unit_test(attention_views_match_the_unfused_ops),
+        cmocka_unit_test(layernorm_range_quantizes_as_the_range_pass),
         cmocka_unit_test(residual_blocks_stay_int8_and_match_the_float_ops),
         cmocka_unit_test(pool_of_dequantized_runs_on_int8),
     };
