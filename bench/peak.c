@@ -6,6 +6,9 @@
  *   build/bench/peak [ROUNDS]      (rounds interleaved FMA, VNNI, FMA, ...; medians printed)
  *
  * Exits 2 when the CPU lacks AVX-512 VNNI. x86-64 with gcc or clang only. */
+#ifndef _GNU_SOURCE
+#define _POSIX_C_SOURCE 200809L /* clock_gettime */
+#endif
 #include <immintrin.h>
 #include <stdint.h>
 #include <stdio.h>
