@@ -237,41 +237,13 @@ void fg_dynquant_params(float lo, float hi, float *scale, uint8_t *zp) {
     *zp = s > 0.f ? (uint8_t)fg_quant_sat(rintf(0.f - mn / s), 0, 255) : 0;
 }
 
-typedef float q16f __attribute__((vector_size(64)));
-typedef float q16f_u __attribute__((vector_size(64), aligned(4), may_alias));
-typedef int32_t q16i __attribute__((vector_size(64)));
 
-/* min and max of x[0..n), 0 included (DynamicQuantizeLinear's range; NaN is skipped by the compares).
- * Sixteen running lanes as vector compare-and-blend: gcc does not vectorise a scalar min/max reduction
- * (reassociating it is not exact for NaN and -0), which took 11% of bert_mini's dynamic int8 run. */
-Q_INLINE void range_blk_core(const float *restrict x, int64_t n, float *lo_out, float *hi_out) {
-    q16f vlo = {0}, vhi = {0};
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        q16f v = *(const q16f_u *)(x + i);
-
-        q16i ml = v < vlo, mh = v > vhi;
-        vlo = (q16f)(((q16i)v & ml) | ((q16i)vlo & ~ml));
-        vhi = (q16f)(((q16i)v & mh) | ((q16i)vhi & ~mh));
-    }
-    float lo[16], hi[16];
-    memcpy(lo, &vlo, sizeof lo);
-    memcpy(hi, &vhi, sizeof hi);
-    for (; i < n; i++) {
-        lo[0] = x[i] < lo[0] ? x[i] : lo[0];
-        hi[0] = x[i] > hi[0] ? x[i] : hi[0];
-    }
-    float l = 0.f, h = 0.f;
-    for (int j = 0; j < 16; j++) {
-        l = lo[j] < l ? lo[j] : l;
-        h = hi[j] > h ? hi[j] : h;
-    }
-    *lo_out = l;
-    *hi_out = h;
-}
-
+/* min and max of x[0..n), 0 included (DynamicQuantizeLinear's range). */
 Q_HOT static void range_blk(const float *restrict x, int64_t n, float *lo_out, float *hi_out) {
-    range_blk_core(x, n, lo_out, hi_out);
+    float lo = 0.f, hi = 0.f;
+    fg_range_update(x, n, &lo, &hi);
+    *lo_out = lo;
+    *hi_out = hi;
 }
 
 /* range_blk of fg_gelu(x[i]) without evaluating GELU per element. GELU falls on (-inf, X_MIN] and rises
@@ -282,19 +254,19 @@ Q_HOT static void range_blk(const float *restrict x, int64_t n, float *lo_out, f
 #define GELU_X_MIN (-0.75179152f)
 Q_HOT static void range_blk_gelu(const float *restrict x, int64_t n, float *lo_out, float *hi_out) {
     /* min, max, largest value <= X_MIN, smallest value >= X_MIN; the infinities mark "none yet" */
-    q16f vmn = (q16f){0} + INFINITY, vmx = (q16f){0} - INFINITY, vl = vmx, vr = vmn;
-    const q16f xm = (q16f){0} + GELU_X_MIN, pinf = vmn, ninf = vmx;
+    fg_v16f vmn = (fg_v16f){0} + INFINITY, vmx = (fg_v16f){0} - INFINITY, vl = vmx, vr = vmn;
+    const fg_v16f xm = (fg_v16f){0} + GELU_X_MIN, pinf = vmn, ninf = vmx;
     int64_t i = 0;
     for (; i + 16 <= n; i += 16) {
-        q16f v = *(const q16f_u *)(x + i);
-        q16i m1 = v < vmn, m2 = v > vmx, above = v > xm, below = v < xm;
-        vmn = (q16f)(((q16i)v & m1) | ((q16i)vmn & ~m1));
-        vmx = (q16f)(((q16i)v & m2) | ((q16i)vmx & ~m2));
-        q16f wl = (q16f)(((q16i)v & ~above) | ((q16i)ninf & above)); /* v, or -inf above X_MIN */
-        q16f wr = (q16f)(((q16i)v & ~below) | ((q16i)pinf & below)); /* v, or +inf below X_MIN */
-        q16i m3 = wl > vl, m4 = wr < vr;
-        vl = (q16f)(((q16i)wl & m3) | ((q16i)vl & ~m3));
-        vr = (q16f)(((q16i)wr & m4) | ((q16i)vr & ~m4));
+        fg_v16f v = *(const fg_v16f_u *)(x + i);
+        fg_v16i m1 = v < vmn, m2 = v > vmx, above = v > xm, below = v < xm;
+        vmn = (fg_v16f)(((fg_v16i)v & m1) | ((fg_v16i)vmn & ~m1));
+        vmx = (fg_v16f)(((fg_v16i)v & m2) | ((fg_v16i)vmx & ~m2));
+        fg_v16f wl = (fg_v16f)(((fg_v16i)v & ~above) | ((fg_v16i)ninf & above)); /* v, or -inf above X_MIN */
+        fg_v16f wr = (fg_v16f)(((fg_v16i)v & ~below) | ((fg_v16i)pinf & below)); /* v, or +inf below X_MIN */
+        fg_v16i m3 = wl > vl, m4 = wr < vr;
+        vl = (fg_v16f)(((fg_v16i)wl & m3) | ((fg_v16i)vl & ~m3));
+        vr = (fg_v16f)(((fg_v16i)wr & m4) | ((fg_v16i)vr & ~m4));
     }
     float c[17][4]; /* lanes out of registers only now: element access would keep them in memory */
     float lanes[4][16];

@@ -970,35 +970,9 @@ static int infer_ln(fg_kctx *c) {
     return 0;
 }
 
-typedef float rd16f __attribute__((vector_size(64)));
-typedef float rd16f_u __attribute__((vector_size(64), aligned(4), may_alias));
-typedef int32_t rd16i __attribute__((vector_size(64)));
-
-/* min and max of y[0..n) into *lo, *hi (which already hold a running range); NaN skipped, as
- * DynamicQuantizeLinear's range pass does (FG_ATTR_RANGE_OUT). run_ln calls it on a group of rows it just
- * wrote, still in cache, so this costs little next to a later pass over the whole activation. Vector compare-and-blend, as range_blk in
- * quant.c: gcc vectorises no scalar min/max reduction. */
-RD_HOT static void row_range(const float *y, int64_t n, float *lo, float *hi) {
-    rd16f vl = (rd16f){0} + *lo, vh = (rd16f){0} + *hi;
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        rd16f v = *(const rd16f_u *)(y + i);
-        rd16i ml = v < vl, mh = v > vh;
-        vl = (rd16f)(((rd16i)v & ml) | ((rd16i)vl & ~ml));
-        vh = (rd16f)(((rd16i)v & mh) | ((rd16i)vh & ~mh));
-    }
-    float l[16], h[16];
-    memcpy(l, &vl, sizeof l);
-    memcpy(h, &vh, sizeof h);
-    for (; i < n; i++) {
-        l[0] = y[i] < l[0] ? y[i] : l[0];
-        h[0] = y[i] > h[0] ? y[i] : h[0];
-    }
-    for (int j = 0; j < 16; j++) {
-        *lo = l[j] < *lo ? l[j] : *lo;
-        *hi = h[j] > *hi ? h[j] : *hi;
-    }
-}
+/* FG_ATTR_RANGE_OUT: run_ln widens the range over a group of rows it just wrote, still in cache, which
+ * costs little next to a later pass over the whole activation. */
+RD_HOT static void row_range(const float *y, int64_t n, float *lo, float *hi) { fg_range_update(y, n, lo, hi); }
 
 static int run_ln(fg_kctx *c) {
     const fg_tensor *x = c->in[0], *b = fg_in(c, 2);
