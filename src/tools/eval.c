@@ -32,6 +32,8 @@ static void eval_usage(FILE *f) {
             "  --data FILE.npy         inputs (first dimension = samples; reshaped per model when the\n"
             "                          model's input has the same size per sample, e.g. [N,64] -> [N,1,8,8])\n"
             "  --labels FILE.npy       true classes (integers, one per sample)\n"
+            "                          (either file may also be .pb, or a KServe v2 infer request in JSON\n"
+            "                          with one input: {\"inputs\":[{\"name\",\"shape\",\"datatype\",\"data\"}]})\n"
             "  --threads N             compute threads per model (default 1: the cost of one core)\n"
             "  --precision P           fp32 (default) or bf16 compute for every model (Conv/MatMul/Gemm\n"
             "                          with bf16 weights and inputs, f32 accumulation)\n"
@@ -301,7 +303,7 @@ int fg_cmd_eval(int argc, char **argv) {
     result res[MAX_MODELS];
     int status = 1, nres = 0;
     char err[1200];
-    if (fg_tensor_read_file(data_path, &x, &e) < 0) {
+    if (fg_tool_read_tensor(data_path, &x, &e) < 0) {
         snprintf(err, sizeof err, "--data %s: %s", data_path, e.msg);
         goto fail;
     }
@@ -310,7 +312,7 @@ int fg_cmd_eval(int argc, char **argv) {
         goto fail;
     }
     if (labels_path) {
-        if (fg_tensor_read_file(labels_path, &y, &e) < 0) {
+        if (fg_tool_read_tensor(labels_path, &y, &e) < 0) {
             snprintf(err, sizeof err, "--labels %s: %s", labels_path, e.msg);
             goto fail;
         }

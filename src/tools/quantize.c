@@ -40,7 +40,7 @@ static void quantize_usage(FILE *f) {
             "                         (DynamicQuantizeLinear, MatMulInteger, ConvInteger);\n"
             "                         static: QDQ format, activation ranges from --calib data\n"
             "  --calib FILE.npy       calibration inputs for the model's first input (static mode), first\n"
-            "                         dimension = samples\n"
+            "                         dimension = samples (.npy, .pb, or a v2 infer request in JSON)\n"
             "  --calib-limit N        use at most N samples (default: all)\n"
             "  --method minmax|percentile  activation range from calibration: the observed min/max\n"
             "                         (default) or --percentile of the values (clips outliers)\n"
@@ -456,7 +456,7 @@ static int calibrate(qctx *q, meas *cs, size_t nc, const char *calib, long limit
                      char *err, size_t errn) {
     fg_err e = {0};
     fg_tensor data;
-    if (fg_tensor_read_file(calib, &data, &e) < 0) {
+    if (fg_tool_read_tensor(calib, &data, &e) < 0) {
         snprintf(err, errn, "--calib %s: %s", calib, e.msg);
         return -1;
     }

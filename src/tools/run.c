@@ -22,7 +22,8 @@ static void run_usage(FILE *f) {
             "Runs MODEL on inputs read from files or, where none is given, random values, and prints\n"
             "each output's shape, a summary of its values, and the latency.\n\n"
             "options:\n"
-            "  --input NAME=FILE   input tensor from FILE (.npy or ONNX TensorProto .pb); repeatable\n"
+            "  --input NAME=FILE   input tensor from FILE (.npy, ONNX TensorProto .pb, or a KServe v2\n"
+            "                      infer request in JSON with one input); repeatable\n"
             "  --output DIR        write output K as DIR/output_K.pb (ONNX TensorProto, graph order)\n"
             "  --batch N           size of dynamic dimensions of random inputs (default 1)\n"
             "  --threads N         compute threads (default: all cores)\n"
@@ -190,15 +191,20 @@ int fg_cmd_run(int argc, char **argv) {
         while (i < n_in && strcmp(fg_model_input(m, i)->name, in_specs[k]) != 0)
             i++;
         if (i == n_in) {
-            fprintf(stderr, "frugal run: the model has no input named '%s'\n", in_specs[k]);
+            char names[512] = "";
+            size_t used = 0;
+            for (size_t j = 0; j < n_in && used < sizeof names; j++)
+                used += (size_t)snprintf(names + used, sizeof names - used, "%s'%s'", j ? ", " : "",
+                                         fg_model_input(m, j)->name);
+            fprintf(stderr, "frugal run: the model has no input named '%s' (its inputs: %s)\n", in_specs[k], names);
             goto done;
         }
         if (in[i].data) {
             fprintf(stderr, "frugal run: input '%s' given twice\n", in_specs[k]);
             goto done;
         }
-        if (fg_tensor_read_file(eq + 1, &in[i], &e) < 0) {
-            fprintf(stderr, "frugal run: input '%s': %s\n", in_specs[k], e.msg);
+        if (fg_tool_read_tensor(eq + 1, &in[i], &e) < 0) {
+            fprintf(stderr, "frugal run: input '%s' from %s: %s\n", in_specs[k], eq + 1, e.msg);
             goto done;
         }
     }

@@ -3,6 +3,13 @@
 #ifndef FG_TOOLS_H
 #define FG_TOOLS_H
 
+#include "frugal/engine.h"
+
+/* Reads a tensor file a subcommand takes: .npy, ONNX TensorProto .pb, or a KServe v2 infer request in
+ * JSON with one input, chosen by content (data.c). t->data is malloc'd (caller frees); on error returns
+ * a negative fg code with one line in e (the caller names the file and the flag). */
+int fg_tool_read_tensor(const char *path, fg_tensor *t, fg_err *e);
+
 /* frugal run: one model, inputs from files or random, prints outputs and latency. */
 int fg_cmd_run(int argc, char **argv);
 

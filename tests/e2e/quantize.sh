@@ -2,7 +2,8 @@
 # End-to-end tests of `frugal quantize` and `frugal eval` on the committed digits models: dynamic and
 # static (QDQ) quantization, the ops each writes, --keep-first-last / --exclude / --per-tensor, the
 # calibration ranges, accuracy of the quantized models against the fp32 ones on the committed test set
-# (drop <= 0.5 points, measured by frugal eval), eval's JSON and verdicts, and bad usage.
+# (drop <= 0.5 points, measured by frugal eval), eval's JSON and verdicts, data files as KServe v2 JSON
+# requests, and bad usage.
 # usage: quantize.sh FRUGAL_BINARY
 set -u
 F=$(realpath "${1:?usage: quantize.sh FRUGAL_BINARY}")
@@ -70,7 +71,43 @@ grep -q "verdict: " "$tmp/e.txt" && grep -q "accuracy +0.00 points" "$tmp/e.txt"
   python3 -c "import json,sys; v=json.load(sys.stdin)['models'][1]['verdict']; sys.exit(0 if v.startswith(('better','mixed','slower')) else 1)" &&
   ok "a model equal to the baseline is not called worse" || bad "verdict on equal models"
 
-# 6. bad usage and bad input
+# 6. data files as KServe v2 infer requests in JSON (what a client sends to /v2/models/M/infer): the same
+#    accuracy as from .npy, calibration from JSON, run --input from JSON; one tensor per file
+python3 - "$X" "$Y" "$tmp" <<'PY'
+import ast, json, struct, sys
+def npy(path):  # the .npy v1 header and payload, without numpy (CI has none)
+    b = open(path, 'rb').read(); hl = struct.unpack('<H', b[8:10])[0]; h = ast.literal_eval(b[10:10 + hl].decode())
+    code = {'<f4': ('f', 'FP32'), '<i8': ('q', 'INT64'), '<i4': ('i', 'INT32')}[h['descr']]
+    n = 1
+    for d in h['shape']: n *= d
+    return list(h['shape']), code[1], list(struct.unpack('<%d%s' % (n, code[0]), b[10 + hl:10 + hl + n * struct.calcsize(code[0])]))
+x, y = npy(sys.argv[1]), npy(sys.argv[2])
+req = lambda name, t: {"id": "data", "inputs": [{"name": name, "shape": t[0], "datatype": t[1], "data": t[2]}]}
+json.dump(req("x", x), open(sys.argv[3] + '/x.json', 'w'))
+json.dump(req("labels", y), open(sys.argv[3] + '/y.json', 'w'))
+json.dump(req("input", (x[0][:0] + [1, x[0][1]], x[1], x[2][:x[0][1]])), open(sys.argv[3] + '/x1.json', 'w'))
+two = req("x", x); two["inputs"].append(dict(two["inputs"][0], name="x2")); json.dump(two, open(sys.argv[3] + '/two.json', 'w'))
+PY
+a_npy=$(acc $M/digits_mlp.onnx "$tmp/mlp_dyn.onnx" $X)
+a_json=$("$F" eval $M/digits_mlp.onnx "$tmp/mlp_dyn.onnx" --data "$tmp/x.json" --labels "$tmp/y.json" --repeat 20 --json 2>"$tmp/eval.err" |
+         python3 -c "import json,sys; m=json.load(sys.stdin)['models']; print('%.4f %.4f %s' % (m[0]['accuracy'], m[1]['accuracy'], m[1]['agreement']))")
+[[ -n "$a_json" && "$a_json" == "$a_npy" ]] && ok "eval --data/--labels as v2 JSON: same results as .npy ($a_json)" ||
+  bad "eval with JSON data" "json '$a_json' npy '$a_npy' $(cat "$tmp/eval.err")"
+"$F" quantize --mode static --calib "$tmp/x.json" $M/digits_mlp.onnx "$tmp/mlp_qdq_json.onnx" >/dev/null 2>&1 &&
+  cmp -s "$tmp/mlp_qdq_json.onnx" "$tmp/mlp_qdq.onnx" && ok "quantize --calib v2 JSON writes the same model as --calib .npy" ||
+  bad "quantize --calib JSON"
+"$F" run $M/digits_mlp.onnx --input "input=$tmp/x1.json" --json >"$tmp/r.json" 2>"$tmp/err" &&
+  python3 -c "import json,sys; o=json.load(open(sys.argv[1]))['outputs'][0]; sys.exit(0 if o['shape'][0] == 1 else 1)" "$tmp/r.json" &&
+  ok "run --input NAME=request.json" || bad "run --input JSON" "$(cat "$tmp/err")"
+printf '{"inputs": [{"name": "x", "shape": [2], "datatype": "FP32", "data": [1.0]}]}' >"$tmp/short.json"
+printf '{"inputs": [' >"$tmp/cut.json"
+for f in two short cut; do
+  "$F" eval $M/digits_mlp.onnx --data "$tmp/$f.json" >/dev/null 2>"$tmp/err"; rc=$?
+  [[ $rc == 1 && $(wc -l <"$tmp/err") == 1 ]] && ok "exit 1, one line: --data $f.json ($(cut -c1-90 "$tmp/err"))" ||
+    bad "bad JSON data $f" "rc $rc $(cat "$tmp/err")"
+done
+
+# 7. bad usage and bad input
 for args in "quantize" "quantize $M/digits_mlp.onnx" "quantize --mode fast $M/digits_mlp.onnx $tmp/o.onnx" \
             "quantize --mode static $M/digits_mlp.onnx $tmp/o.onnx" "quantize --calib $X $M/digits_mlp.onnx $tmp/o.onnx" \
             "quantize --percentile 20 --mode static --calib $X $M/digits_mlp.onnx $tmp/o.onnx" \
