@@ -770,6 +770,8 @@ static bool fuse_qadd_at(fg_graph *g, uses *u, int q) {
     if (k < 0 || an->in[1 - k] < 0 || an->in[0] == an->in[1])
         return false;
     int b = an->in[1 - k];
+    dq_in db; /* b = DequantizeLinear(b_q) (QDQ on both inputs of the Add): read b_q, 1 byte instead of 4 */
+    bool bq = match_dq(g, b, false, 0, 0, &db) && db.z >= 0;
     /* rewrite: the slot producing r (after everything it reads, before everything reading r or y) */
     const char *base = g->values[qn->out[0]].name;
     int yzv = qn->n_in > 2 ? qn->in[2] : -1, ysv = qn->in[1], y = qn->out[0];
@@ -781,7 +783,7 @@ static bool fuse_qadd_at(fg_graph *g, uses *u, int q) {
         g->values[g->nodes[add].out[0]].producer = -1;
     }
     fg_node *n = &g->nodes[rp];
-    int in[6] = {da.q, da.s, da.z, b, ysv, yzv};
+    int in[8] = {da.q, da.s, da.z, bq ? db.q : b, ysv, yzv, bq ? db.s : -1, bq ? db.z : -1};
     for (int j = 0; j < n->n_attrs; j++)
         fg_attr_free(&n->attrs[j]);
     free(n->attrs);
@@ -792,9 +794,9 @@ static bool fuse_qadd_at(fg_graph *g, uses *u, int q) {
     free(n->domain);
     n->domain = fg_xstrdup("");
     n->op = fg_op_find("", n->op_type);
-    n->n_in = 6;
-    n->in = fg_xrealloc(n->in, 6 * sizeof(int));
-    memcpy(n->in, in, 6 * sizeof(int));
+    n->n_in = bq ? 8 : 6;
+    n->in = fg_xrealloc(n->in, 8 * sizeof(int));
+    memcpy(n->in, in, 8 * sizeof(int));
     n->n_out = 2;
     n->out = fg_xrealloc(n->out, 2 * sizeof(int));
     n->out[0] = r;
@@ -804,6 +806,13 @@ static bool fuse_qadd_at(fg_graph *g, uses *u, int q) {
     if (relu >= 0)
         add_attr(n, FG_ATTR_ACT, FG_ATTR_STRING, 0, 0, "relu");
     kill_if_unused(g, u, da.node);
+    if (bq)
+        kill_if_unused(g, u, db.node);
+    count_uses(g, u);
+    if (!g->values[r].is_output && u->count[r] == 0) {
+        n->out[0] = -1; /* nothing reads the float r (QDQ on the next residual too): not written */
+        g->values[r].producer = -1;
+    }
     return true;
 }
 

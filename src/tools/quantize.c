@@ -109,6 +109,7 @@ typedef struct qctx {
         const char *name, *q, *s, *zp;
     } *acts;
     size_t n_act, cap_act;
+    size_t n_residual; /* residual Adds given int8 operands (qdq_residual_adds) */
     int64_t opset;
 } qctx;
 
@@ -660,6 +661,36 @@ static const char *qdq_act(qctx *q, const char *x, double lo, double hi) {
     return xdq;
 }
 
+/* A residual Add that sums a quantized node's output (a DequantizeLinear's) and a float tensor that is
+ * also quantized as some node's input reads that tensor's Q/DQ form instead, as ONNX Runtime's QDQ
+ * quantizer does: both operands int8, so a runtime runs the Add (and its Relu, and the next
+ * QuantizeLinear) as one int8 pass, and the float stream between residual blocks is never written. */
+static void qdq_residual_adds(qctx *q) {
+    for (size_t i = 0; i < q->n_nodes; i++) {
+        Onnx__NodeProto *n = q->nodes[i];
+        if (!n->op_type || strcmp(n->op_type, "Add") != 0 || n->n_input != 2 || (n->domain && n->domain[0]))
+            continue;
+        for (int k = 0; k < 2; k++) {
+            const char *other = n->input[1 - k];
+            int other_dq = 0;
+            for (size_t j = 0; j < i && !other_dq; j++)
+                other_dq = q->nodes[j]->op_type && strcmp(q->nodes[j]->op_type, "DequantizeLinear") == 0 &&
+                           q->nodes[j]->n_output == 1 && strcmp(q->nodes[j]->output[0], other) == 0;
+            const struct act *a = find_act(q, n->input[k]);
+            if (!other_dq || !a || strcmp(a->q, n->input[k]) == 0)
+                continue;
+            Onnx__NodeProto *copy = aalloc(&q->a, sizeof *copy);
+            *copy = *n;
+            copy->input = aalloc(&q->a, 2 * sizeof(char *));
+            copy->input[k] = (char *)a->q;
+            copy->input[1 - k] = (char *)other;
+            q->nodes[i] = copy;
+            q->n_residual++;
+            break;
+        }
+    }
+}
+
 /* Pushes a copy of node n whose output y is renamed, then Q/DQ that give y back under its own name: the
  * int8 boundary after a quantized node (its consumers, and graph outputs, keep reading y). */
 static void qdq_output(qctx *q, const Onnx__NodeProto *n, Onnx__NodeProto *copy, const char *y, double lo, double hi) {
@@ -1097,6 +1128,8 @@ int fg_cmd_quantize(int argc, char **argv) {
         else
             push(&q, (void ***)&q.nodes, &q.n_nodes, &q.cap_nodes, q.g->node[i]);
     }
+    if (!dynamic)
+        qdq_residual_adds(&q);
     /* initializers: the float weights nothing reads any more are dropped, the new ones appended */
     Onnx__TensorProto **inits = aalloc(&q.a, (q.g->n_initializer + q.n_inits + 1) * sizeof *inits);
     size_t ni = 0;
@@ -1142,9 +1175,10 @@ int fg_cmd_quantize(int argc, char **argv) {
     for (size_t i = 0; i < nc; i++)
         nk[cs[i].k]++;
     printf("frugal quantize: %s -> %s (%s, %s weights): %zu nodes quantized (%zu MatMul, %zu Gemm, %zu Conv), %zu "
-           "left in float, %zu BatchNormalization folded into Conv; %zu -> %zu bytes\n",
+           "left in float, %zu BatchNormalization folded into Conv, %zu residual Add%s given int8 operands; %zu -> %zu "
+           "bytes\n",
            in_path, out_path, dynamic ? "dynamic" : "static QDQ", per_channel ? "per-channel" : "per-tensor", nc, nk[0],
-           nk[1], nk[2], n_skipped, n_folded, raw_len, len);
+           nk[1], nk[2], n_skipped, n_folded, q.n_residual, q.n_residual == 1 ? "" : "s", raw_len, len);
     for (size_t i = 0; i < nms; i++)
         printf("  %-32s range [%.6g, %.6g]\n", ms[i].name, ms[i].lo, ms[i].hi);
     status = 0;

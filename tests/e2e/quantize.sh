@@ -38,6 +38,16 @@ hi_mm=$("$F" quantize --mode static --calib $XI $M/digits_cnn.onnx "$tmp/x.onnx"
 hi_pc=$(awk '/Flatten/ {print $NF}' "$tmp/out" | tr -d ']')
 awk -v a="$hi_pc" -v b="$hi_mm" 'BEGIN{exit !(a < b)}' && ok "percentile clips the range below min/max ($hi_pc < $hi_mm)" || bad "percentile" "$hi_pc vs $hi_mm"
 
+# residual blocks (models/blocks.onnx: Conv/Relu/Clip/Add/MaxPool): the Add whose second operand is a
+# float tensor reads that tensor's Q/DQ form, so the residual runs on int8 operands; outputs still agree
+"$F" quantize --mode static --calib $M/blocks_input.npy $M/blocks.onnx "$tmp/blocks_qdq.onnx" >"$tmp/out" 2>&1 &&
+  grep -q "1 residual Add given int8 operands" "$tmp/out" && ok "static blocks: 1 residual Add given int8 operands" ||
+  bad "static blocks" "$(cat "$tmp/out")"
+"$F" eval $M/blocks.onnx "$tmp/blocks_qdq.onnx" --data $M/blocks_input.npy --repeat 5 --json 2>"$tmp/err" |
+  python3 -c "import json,sys; m=json.load(sys.stdin)['models'][1]; sys.exit(0 if m['agreement'] == 1 and m['max_abs_diff'] < 0.06 else 1)" &&
+  ok "static blocks: same top-1 as fp32 on both samples, max abs diff < 0.06 (logits within +-0.32)" ||
+  bad "static blocks accuracy" "$(cat "$tmp/err")"
+
 # 3. options
 "$F" quantize --keep-first-last $M/digits_mlp.onnx "$tmp/k.onnx" >"$tmp/out" 2>&1 && grep -q "1 nodes quantized .* 2 left in float" "$tmp/out" &&
   ok "--keep-first-last leaves 2 of 3 in float" || bad "--keep-first-last" "$(cat "$tmp/out")"

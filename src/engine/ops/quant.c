@@ -418,23 +418,35 @@ static int run_dynquant(fg_kctx *c) {
 }
 
 /* ---- DequantizeAddQuantize: the residual connection of a QDQ-quantized CNN in one pass. fuse.c makes it
- * from  r = [Relu](DequantizeLinear(a) + b),  y = QuantizeLinear(r)  (per-tensor constant parameters):
- *   inputs  0 a (uint8/int8), 1 a_scale, 2 a_zero_point (optional), 3 b (float32, the float residual
- *           stream), 4 y_scale, 5 y_zero_point (optional: uint8 0);
+ * from  r = [Relu](DequantizeLinear(a) + b),  y = QuantizeLinear(r)  (per-tensor constant parameters),
+ * where b is the float residual stream or itself DequantizeLinear(b_q):
+ *   inputs  0 a (uint8/int8), 1 a_scale, 2 a_zero_point (optional), 3 b (float32, or b_q: uint8/int8 with
+ *           inputs 6 b_scale and 7 b_zero_point), 4 y_scale, 5 y_zero_point (optional: uint8 0);
  *   outputs 0 r (float32, optional: only where something else reads it), 1 y (y_zero_point's type);
  *   FG_ATTR_ACT "relu" when a Relu was folded in.
- * The float arithmetic is the unfused ops', step by step, so fusing changes no value; it reads and
- * writes 10 bytes per element instead of the 30 of four float passes. Internal: not an ONNX op. ---- */
+ * The float arithmetic is the unfused ops', step by step, so fusing changes no value (the rounding
+ * divides by y_scale through a fused Newton step, bit-identical: see quant_dyn_u8); it reads and writes
+ * 10 bytes per element (3 with a quantized b and no r) instead of the 30 of four float passes.
+ * Internal: not an ONNX op. ---- */
 
-enum { QA_A = 0, QA_AS, QA_AZ, QA_B, QA_YS, QA_YZ, QA_N };
+enum { QA_A = 0, QA_AS, QA_AZ, QA_B, QA_YS, QA_YZ, QA_BS, QA_BZ, QA_N };
+
+/* b is quantized (inputs 6 and 7 present). */
+static bool qadd_bq(const fg_kctx *c) { return c->n_in > QA_BS && c->in[QA_BS]; }
 
 static int infer_qadd(fg_kctx *c) {
-    if (c->n_in < QA_N - 1 || c->n_out < 2 || !c->out[1] || !fg_in(c, QA_A) || !fg_in(c, QA_B) ||
+    if (c->n_in < QA_YZ || c->n_out < 2 || !c->out[1] || !fg_in(c, QA_A) || !fg_in(c, QA_B) ||
         !fg_in(c, QA_AS) || !fg_in(c, QA_YS))
         return FG_KERR(c, FG_EINVAL, "DequantizeAddQuantize needs a, b, both scales and output y");
     static const fg_dtype q8[] = {FG_U8, FG_I8, 0}, f32[] = {FG_F32, 0};
     TRY(fg_check_dtype(c, QA_A, q8));
-    TRY(fg_check_dtype(c, QA_B, f32));
+    TRY(fg_check_dtype(c, QA_B, qadd_bq(c) ? q8 : f32));
+    if (qadd_bq(c)) {
+        const fg_tensor *bs = c->in[QA_BS], *bz = fg_in(c, QA_BZ);
+        TRY(fg_check_dtype(c, QA_BS, f32));
+        if (fg_tensor_numel(bs) != 1 || (bz && (fg_tensor_numel(bz) != 1 || bz->dtype != c->in[QA_B]->dtype)))
+            return FG_KERR(c, FG_EUNSUPPORTED, "DequantizeAddQuantize takes per-tensor parameters of the data's type");
+    }
     TRY(fg_check_dtype(c, QA_AS, f32));
     TRY(fg_check_dtype(c, QA_YS, f32));
     const fg_tensor *az = fg_in(c, QA_AZ), *yz = fg_in(c, QA_YZ);
@@ -462,24 +474,37 @@ static void formats_qadd(fg_kctx *c) {
     c->fmt_out[0] = c->fmt_out[1] = (uint8_t)f;
 }
 
-/* The parameters of one run as floats, and the output clamp. */
+/* The parameters of one run as floats, and the output clamp. ry = RN(1 / sy); vlo, vhi: v is clamped to
+ * them before rounding (every v beyond them saturates anyway), which keeps |v / sy| <= 2^9 so that the
+ * Newton step is exact; mk says whether sy lies where it is (else: plain division). */
 typedef struct qadd_p {
-    float sa, za, sy, zy, lo, hi;
-    bool relu;
+    float sa, za, sb, zb, sy, zy, lo, hi, ry, vlo, vhi;
+    bool relu, mk;
 } qadd_p;
 
 /* r (float) and y (as float) of one element from a and b: as DequantizeLinear, Add, Relu (x < 0 ? 0 : x,
  * as the Relu kernel), QuantizeLinear. A macro: the clones below cannot inline a function built with other
  * optimisation attributes, and a call per element kept them scalar (20% of resnet18's run). */
-#define QADD_ONE(A, B, P, R, Y)                                                                               \
+#define QADD_ONE(A, B, P, R, Y) QADD_ONE_(A, B, P, R, Y, fmaf(fmaf(-d0_, (P).sy, w_), (P).ry, d0_))
+/* The same with a plain division: for a y_scale outside the Newton step's range (run_qadd's generic
+ * path only; the vectorised kernels take QADD_ONE, whose loops must not branch). */
+#define QADD_ONE_DIV(A, B, P, R, Y) QADD_ONE_(A, B, P, R, Y, v_ / (P).sy)
+#define QADD_ONE_(A, B, P, R, Y, QUOT)                                                                        \
     do {                                                                                                      \
         float v_ = ((A) - (P).za) * (P).sa + (B);                                                             \
         v_ = (P).relu && v_ < 0.f ? 0.f : v_;                                                                 \
         (R) = v_;                                                                                             \
-        float q_ = rintf(v_ / (P).sy) + (P).zy;                                                               \
+        float w_ = v_ < (P).vlo ? (P).vlo : v_; /* NaN passes both: the lowest value below */                \
+        w_ = w_ > (P).vhi ? (P).vhi : w_;                                                                     \
+        float d0_ = w_ * (P).ry;                                                                              \
+        (void)d0_;                                                                                            \
+        float q_ = rintf(QUOT) + (P).zy;                                                                      \
         q_ = q_ > (P).lo ? q_ : (P).lo; /* false for NaN: the lowest value, as fg_quant_sat */               \
         (Y) = q_ < (P).hi ? q_ : (P).hi;                                                                      \
     } while (0)
+
+/* b's value as the unfused DequantizeLinear gives it. */
+#define QADD_B(BQ, P) (((float)(BQ) - (P).zb) * (P).sb)
 
 /* The common case, vectorised: uint8 a and y, b of the same shape; r may be NULL. */
 Q_HOT static void qadd_u8(const uint8_t *restrict a, const float *restrict b, float *restrict r,
@@ -500,6 +525,25 @@ Q_HOT static void qadd_u8(const uint8_t *restrict a, const float *restrict b, fl
     }
 }
 
+/* uint8 a, b and y of the same shape, b quantized; r may be NULL (then 3 bytes per element). */
+Q_HOT static void qadd_u8_q(const uint8_t *restrict a, const uint8_t *restrict b, float *restrict r,
+                            uint8_t *restrict y, int64_t n, qadd_p p) {
+    if (r) {
+        for (int64_t i = 0; i < n; i++) {
+            float v;
+            QADD_ONE((float)a[i], QADD_B(b[i], p), p, r[i], v);
+            y[i] = (uint8_t)(int32_t)v;
+        }
+    } else {
+        for (int64_t i = 0; i < n; i++) {
+            float t, v;
+            QADD_ONE((float)a[i], QADD_B(b[i], p), p, t, v);
+            (void)t;
+            y[i] = (uint8_t)(int32_t)v;
+        }
+    }
+}
+
 static int run_qadd(fg_kctx *c) {
     const fg_tensor *A = c->in[QA_A], *B = c->in[QA_B], *az = fg_in(c, QA_AZ), *yz = fg_in(c, QA_YZ);
     fg_tensor *R = c->out[0], *Y = c->out[1];
@@ -507,13 +551,32 @@ static int run_qadd(fg_kctx *c) {
     const char *act = fg_attr_s(c->node, FG_ATTR_ACT, NULL);
     if (act && strcmp(act, "relu") != 0)
         return FG_KERR(c, FG_EUNSUPPORTED, "fused activation '%s'", act);
+    bool bq = qadd_bq(c);
+    const fg_tensor *bz = bq ? fg_in(c, QA_BZ) : NULL;
     qadd_p p = {.sa = *(const float *)c->in[QA_AS]->data, .sy = *(const float *)c->in[QA_YS]->data,
                 .za = az ? (float)fg_tensor_get_i64(az, 0) : 0.f, .zy = yz ? (float)fg_tensor_get_i64(yz, 0) : 0.f,
+                .sb = bq ? *(const float *)c->in[QA_BS]->data : 1.f, .zb = bz ? (float)fg_tensor_get_i64(bz, 0) : 0.f,
                 .lo = yu8 ? 0.f : -128.f, .hi = yu8 ? 255.f : 127.f, .relu = act != NULL};
+    /* the Newton step needs a normal y_scale and v / y_scale bounded: clamp v to 512 steps either side */
+    p.mk = p.sy >= 0x1p-90f && p.sy <= 0x1p90f;
+    p.ry = p.mk ? 1.0f / p.sy : 0.f;
+    p.vlo = p.mk ? -512.f * p.sy : -INFINITY;
+    p.vhi = p.mk ? 512.f * p.sy : INFINITY;
     int64_t n = fg_tensor_numel(Y);
-    const float *bd = B->data;
+    const float *bd = bq ? NULL : B->data;
     float *rd = R ? R->data : NULL;
-    if (fg_tensor_numel(A) == n && fg_tensor_numel(B) == n && A->dtype == FG_U8 && yu8) {
+    if (p.mk && bq && fg_tensor_numel(A) == n && fg_tensor_numel(B) == n && A->dtype == FG_U8 && B->dtype == FG_U8 &&
+        yu8) {
+        int64_t blk = n > Q_PAR_MIN ? 16384 : (n ? n : 1), nblk = (n + blk - 1) / blk;
+#pragma omp parallel for num_threads(nthreads(c)) if (n > Q_PAR_MIN)
+        for (int64_t k = 0; k < nblk; k++) {
+            int64_t o = k * blk, m = o + blk > n ? n - o : blk;
+            qadd_u8_q((const uint8_t *)A->data + o, (const uint8_t *)B->data + o, rd ? rd + o : NULL,
+                      (uint8_t *)Y->data + o, m, p);
+        }
+        return 0;
+    }
+    if (p.mk && !bq && fg_tensor_numel(A) == n && fg_tensor_numel(B) == n && A->dtype == FG_U8 && yu8) {
         int64_t blk = n > Q_PAR_MIN ? 16384 : (n ? n : 1), nblk = (n + blk - 1) / blk;
 #pragma omp parallel for num_threads(nthreads(c)) if (n > Q_PAR_MIN)
         for (int64_t k = 0; k < nblk; k++) {
@@ -542,8 +605,11 @@ static int run_qadd(fg_kctx *c) {
             oa += idx[d] * sa[d];
             ob += idx[d] * sb[d];
         }
-        float t, v;
-        QADD_ONE((float)fg_tensor_get_i64(A, oa), bd[ob], p, t, v);
+        float t, v, bv = bq ? QADD_B(fg_tensor_get_i64(B, ob), p) : bd[ob];
+        if (p.mk)
+            QADD_ONE((float)fg_tensor_get_i64(A, oa), bv, p, t, v);
+        else
+            QADD_ONE_DIV((float)fg_tensor_get_i64(A, oa), bv, p, t, v);
         if (rd)
             rd[i] = t;
         if (yu8)

@@ -678,13 +678,14 @@ static void attention_views_match_the_unfused_ops(void **state) {
  *   y  = DQ(Q(Conv(DQ(Q(r)), w2)))
  * Fused: QLinearConv, DequantizeAddQuantize (r and Q(r) in one pass), QLinearConv, with the int8 tensors
  * channels-last between them. */
-static void *build_residual(size_t *len) {
+static void *build_residual(size_t *len, bool qb) {
     mb *b = calloc(1, sizeof *b);
     uint32_t seed = 4242;
     int64_t xd[4] = {1, 16, 6, 6};
     mb_io(b, true, "x", 4, xd);
     mb_io(b, false, "y", 4, xd);
-    mb_io(b, false, "r", 4, xd);
+    if (!qb)
+        mb_io(b, false, "r", 4, xd);
     int8_t w1[16 * 16 * 9], w2[16 * 16 * 9], zw[16] = {0};
     float sw[16];
     for (int i = 0; i < 16 * 16 * 9; i++) {
@@ -712,7 +713,7 @@ static void *build_residual(size_t *len) {
     mb_attr_ints(b, n, "pads", pads, 4);
     mb_node(b, "QuantizeLinear", "c1q", "c1f", "sc", "zc");
     mb_node(b, "DequantizeLinear", "c1d", "c1q", "sc", "zc");
-    mb_node(b, "Add", "s", "c1d", "x", NULL);
+    mb_node(b, "Add", "s", "c1d", qb ? "xf" : "x", NULL); /* qb: the residual read through its own Q/DQ */
     mb_node(b, "Relu", "r", "s", NULL, NULL);
     mb_node(b, "QuantizeLinear", "rq", "r", "sr", "zr");
     mb_node(b, "DequantizeLinear", "rf", "rq", "sr", "zr");
@@ -731,7 +732,7 @@ static void *build_residual(size_t *len) {
 static void residual_blocks_stay_int8_and_match_the_float_ops(void **state) {
     (void)state;
     size_t len;
-    void *buf = build_residual(&len);
+    void *buf = build_residual(&len, false);
     static float x[576], y_f[576], r_f[576], y_u[576], r_u[576];
     uint32_t seed = 31;
     for (int i = 0; i < 576; i++)
@@ -753,6 +754,27 @@ static void residual_blocks_stay_int8_and_match_the_float_ops(void **state) {
         pos += r_f[i] > 0.f;
     }
     assert_true(zero > 0 && pos > 0); /* the Relu took effect */
+    free(buf);
+}
+
+/* The residual as ONNX Runtime's QDQ quantizer (and `frugal quantize --mode static`) writes it: both Add
+ * operands through Q/DQ. Fused, DequantizeAddQuantize reads the uint8 residual and writes no float
+ * stream (nothing reads it): still five nodes, y within one step of the unfused ops. */
+static void residual_on_int8_operands_fuses_and_matches(void **state) {
+    (void)state;
+    size_t len;
+    void *buf = build_residual(&len, true);
+    static float x[576], y_f[576], y_u[576];
+    uint32_t seed = 77;
+    for (int i = 0; i < 576; i++)
+        x[i] = frand(&seed, -2.f, 3.f);
+    fg_tensor in = {.dtype = FG_F32, .rank = 4, .dims = {1, 16, 6, 6}, .data = x};
+    int64_t cnt[1] = {576};
+    size_t nf, nu;
+    run_io(buf, len, true, &in, 1, (float *[]){y_f}, cnt, 1, &nf);
+    run_io(buf, len, false, &in, 1, (float *[]){y_u}, cnt, 1, &nu);
+    assert_int_equal(nf, 5);
+    assert_steps(y_f, y_u, 576, SY);
     free(buf);
 }
 
@@ -817,6 +839,7 @@ int main(void) {
         cmocka_unit_test(attention_views_match_the_unfused_ops),
         cmocka_unit_test(layernorm_range_quantizes_as_the_range_pass),
         cmocka_unit_test(residual_blocks_stay_int8_and_match_the_float_ops),
+        cmocka_unit_test(residual_on_int8_operands_fuses_and_matches),
         cmocka_unit_test(pool_of_dequantized_runs_on_int8),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
