@@ -114,6 +114,22 @@ static int infer_quantize(fg_kctx *c) {
  * fg_quant_sat's, written out so that they vectorise (NaN fails both compares: the lowest value). */
 #define QUANT_FN(NAME, TX, T, LO, HI)                                                                         \
     Q_HOT static void NAME(const TX *restrict x, T *restrict y, int64_t n, float sc, float zf) {             \
+        if (sc >= 0x1p-90f && sc <= 0x1p90f) {                                                                \
+            /* x / sc through the fused Newton step (bit-identical: quant_dyn_u8), x first clamped to one    \
+             * step beyond what saturates anyway, which keeps |x / sc| small enough for it to be exact */    \
+            float r = 1.0f / sc, xlo = ((float)(LO) - zf - 1.f) * sc, xhi = ((float)(HI) - zf + 1.f) * sc;    \
+            for (int64_t i = 0; i < n; i++) {                                                                 \
+                float w = (float)x[i];                                                                        \
+                w = w < xlo ? xlo : w; /* NaN passes both: the lowest value below */                          \
+                w = w > xhi ? xhi : w;                                                                        \
+                float q0 = w * r;                                                                             \
+                float v = rintf(fmaf(fmaf(-q0, sc, w), r, q0)) + zf;                                          \
+                v = v > (float)(LO) ? v : (float)(LO);                                                        \
+                v = v < (float)(HI) ? v : (float)(HI);                                                        \
+                y[i] = (T)(int32_t)v;                                                                         \
+            }                                                                                                 \
+            return;                                                                                           \
+        }                                                                                                     \
         for (int64_t i = 0; i < n; i++) {                                                                     \
             float v = rintf((float)x[i] / sc) + zf;                                                           \
             v = v > (float)(LO) ? v : (float)(LO);                                                            \

@@ -310,6 +310,46 @@ static void dynamic_quantize_matches_division_at_half_integers(void **state) {
     free(y);
 }
 
+/* QuantizeLinear (constant scale) rounds through a fused Newton step after clamping x to one step past
+ * saturation: bit-identical to rint(x / scale) + zero point at and around half-integers, far out of range,
+ * for infinities and NaN, for uint8 and int8, and for scales outside its range (a plain division). */
+static void quantize_matches_division_at_half_integers(void **state) {
+    (void)state;
+    enum { N = 3001 };
+    static const float scales[] = {0.0137f, 0.1f, 3.3f, 1e-30f, 1e30f};
+    float *x = malloc(N * sizeof *x);
+    assert_non_null(x);
+    for (size_t k = 0; k < sizeof scales / sizeof scales[0]; k++) {
+        float sc = scales[k];
+        for (int i = 0; i < N; i++) {
+            float h = ((float)(i / 3 % 700) - 350.f + 0.5f) * sc; /* (j + 0.5) * scale, j in [-350, 350) */
+            x[i] = i % 3 == 0 ? h : nextafterf(h, i % 3 == 1 ? INFINITY : -INFINITY);
+        }
+        x[0] = NAN;
+        x[1] = INFINITY;
+        x[2] = -INFINITY;
+        x[3] = 1e38f;
+        for (int dt = 0; dt < 2; dt++) {
+            int64_t xd[1] = {N};
+            uint8_t zu = 100;
+            int8_t zs = -7;
+            fg_tensor tx = tens(FG_F32, 1, xd, x), ts = tens(FG_F32, 0, NULL, &sc), ty;
+            fg_tensor tz = dt ? tens(FG_I8, 0, NULL, &zs) : tens(FG_U8, 0, NULL, &zu);
+            fg_tensor *in[3] = {&tx, &ts, &tz};
+            assert_int_equal(run_q("QuantizeLinear", NULL, 0, in, 3, &ty, 1, 0, NULL), 0);
+            for (int i = 0; i < N; i++) {
+                float v = rintf(x[i] / sc) + (dt ? (float)zs : (float)zu);
+                int32_t want = dt ? fg_quant_sat(v, -128, 127) : fg_quant_sat(v, 0, 255);
+                int32_t got = dt ? ((int8_t *)ty.data)[i] : ((uint8_t *)ty.data)[i];
+                if (got != want)
+                    fail_msg("scale %g x[%d] = %a: %d, want %d", (double)sc, i, (double)x[i], got, want);
+            }
+            free(ty.data);
+        }
+    }
+    free(x);
+}
+
 /* ---- int8 products: three ways on the same inputs ---- */
 
 /* Naive int32 product of A [batch, M, K] and B [K, N] with per-tensor (nz == 1) or per-row / per-column
@@ -787,6 +827,7 @@ int main(void) {
         cmocka_unit_test(gelu_matches_erf_in_double),
         cmocka_unit_test(dynamic_quantize_of_gelu_matches_the_materialised_values),
         cmocka_unit_test(quantize_rounds_half_to_even_and_saturates),
+        cmocka_unit_test(quantize_matches_division_at_half_integers),
         cmocka_unit_test(quantize_zero_point_shifts_after_rounding),
         cmocka_unit_test(quantize_and_dequantize_per_axis),
         cmocka_unit_test(dequantize_int8_uint8_int32),
