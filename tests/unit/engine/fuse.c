@@ -168,20 +168,8 @@ static void fusion_skips_ops_without_postop_support(void **st) {
     fg_graph_free(&g);
 }
 
-static int node_attr_ints(fg_graph *g, int k, const char *name, const int64_t *v, int n) {
-    fg_node *nd = &g->nodes[k];
-    nd->attrs = fg_xrealloc(nd->attrs, (size_t)(nd->n_attrs + 1) * sizeof(fg_attr));
-    fg_attr *a = &nd->attrs[nd->n_attrs++];
-    memset(a, 0, sizeof *a);
-    a->name = fg_xstrdup(name);
-    a->type = FG_ATTR_INTS;
-    a->ints = fg_xmalloc((size_t)n * sizeof(int64_t));
-    memcpy(a->ints, v, (size_t)n * sizeof(int64_t));
-    a->n_ints = (size_t)n;
-    return k;
-}
-
-static void node_attr(fg_graph *g, int k, const char *name, fg_attr_type type, int64_t i, const char *str) {
+/* Appends an attribute (owned by the graph) to node k: an int (i) or a string (str). */
+static fg_attr *node_attr(fg_graph *g, int k, const char *name, fg_attr_type type, int64_t i, const char *str) {
     fg_node *nd = &g->nodes[k];
     nd->attrs = fg_xrealloc(nd->attrs, (size_t)(nd->n_attrs + 1) * sizeof(fg_attr));
     fg_attr *a = &nd->attrs[nd->n_attrs++];
@@ -190,6 +178,15 @@ static void node_attr(fg_graph *g, int k, const char *name, fg_attr_type type, i
     a->type = type;
     a->i = i;
     a->s = str ? fg_xstrdup(str) : NULL;
+    return a;
+}
+
+static int node_attr_ints(fg_graph *g, int k, const char *name, const int64_t *v, int n) {
+    fg_attr *a = node_attr(g, k, name, FG_ATTR_INTS, 0, NULL);
+    a->ints = fg_xmalloc((size_t)n * sizeof(int64_t));
+    memcpy(a->ints, v, (size_t)n * sizeof(int64_t));
+    a->n_ints = (size_t)n;
+    return k;
 }
 
 static int scalar0(fg_graph *g, const char *name, float v) {
