@@ -2166,6 +2166,8 @@ typedef struct q_state {
     mm_shape sh;
     conv_geom g;
     int32_t zp[3]; /* src, weights, dst zero points handed to oneDNN as run-time values */
+    bool xz_run;   /* x's zero point is a one-value input known only at run time (DynamicQuantizeLinear's) */
+    size_t xz_off; /* then: its int32 copy in the scratch, bound as oneDNN's run-time src zero point */
 } q_state;
 
 static bool q_is8(fg_dtype t) { return t == FG_U8 || t == FG_I8; }
@@ -2514,7 +2516,7 @@ static int q_pd(fg_kctx *c, q_state *q, const void *desc, int mask_dim, int64_t 
                 dnnl_primitive_desc_t *pd, bool *runtime_zp) {
     nn_state *s = &q->nn;
     *pd = NULL;
-    for (int attempt = 0; attempt < 2 && !*pd; attempt++) {
+    for (int attempt = q->xz_run ? 1 : 0; attempt < 2 && !*pd; attempt++) {
         if (attempt == 1 && !q->zp[0] && !q->zp[1] && !q->zp[2])
             break;
         *runtime_zp = attempt == 1;
@@ -2543,7 +2545,10 @@ static int q_zp_args(fg_kctx *c, q_state *q, nn_exec *e, bool runtime_zp) {
     for (int i = 0; i < 3; i++)
         if (q->zp[i]) {
             dnnl_memory_t m;
-            TRY(st_mem(c, &q->nn, &md, MEM_FIXED, 0, 0, &q->zp[i], &m));
+            if (i == 0 && q->xz_run) /* filled by q_run from the input */
+                TRY(st_mem(c, &q->nn, &md, MEM_SCRATCH, 0, q->xz_off, NULL, &m));
+            else
+                TRY(st_mem(c, &q->nn, &md, MEM_FIXED, 0, 0, &q->zp[i], &m));
             if (e->n_args >= NN_MAX_ARGS)
                 return FG_KERR(c, FG_EINTERNAL, "too many primitive arguments");
             ex_arg(e, DNNL_ARG_ATTR_ZERO_POINTS | args[i], m);
@@ -2570,7 +2575,13 @@ static bool q_dnnl_ok(fg_kctx *c, q_state *q) {
     const fg_tensor *w = c->in[io->w];
     if (fg_attr_i(c->node, FG_ATTR_QREF, 0) || !c->dnnl || !is_const(w))
         return false;
-    if (!q_common_zp(c, io->xz, &q->zp[0]) || !q_common_zp(c, io->wz, &q->zp[1]))
+    const fg_tensor *xz = q_opt(c, io->xz);
+    q->xz_run = !io->qlinear && xz && !is_const(xz) && fg_tensor_numel(xz) == 1;
+    if (q->xz_run)
+        q->zp[0] = 1; /* any non-zero value: the primitive takes a run-time src zero point */
+    else if (!q_common_zp(c, io->xz, &q->zp[0]))
+        return false;
+    if (!q_common_zp(c, io->wz, &q->zp[1]))
         return false;
     /* oneDNN weights are int8: uint8 ones are packed as w - 128, with the zero point moved along (128,
      * the symmetric choice, becomes none) */
@@ -2791,6 +2802,8 @@ static int q_prepare(fg_kctx *c, const q_io *base) {
     bool empty_k = io->conv ? fg_tensor_numel(c->in[io->w]) == 0 || fg_tensor_numel(c->in[io->x]) == 0 : q->sh.K == 0;
     if (empty_k || !q_dnnl_ok(c, q))
         return 0;
+    if (q->xz_run)
+        q->xz_off = st_take(s, sizeof(int32_t));
     int64_t macs = io->conv ? fg_tensor_numel(c->out[0]) * fg_tensor_numel(c->in[io->w]) / q->g.co
                             : fg_tensor_numel(c->out[0]) * q->sh.K;
     int prev = st_single_begin(c, s, macs);
@@ -2844,6 +2857,8 @@ static int q_run(fg_kctx *c) {
     q_state *q = c->state;
     if (q->nn.empty)
         return 0;
+    if (!q->nn.use_c && q->xz_run)
+        *(int32_t *)((char *)c->scratch + q->xz_off) = q_zp(c->in[q->io.xz], 0);
     if (!q->nn.use_c)
         return st_exec(c, &q->nn);
     if (q->io.conv)

@@ -455,9 +455,12 @@ static void check_mm_fused(const mm_case *k, const fused *f) {
     }
     int32_t lo, hi;
     act_bounds(f, ys, yz, k->ydt, &lo, &hi);
-    for (int way = 0; way < 3; way++) {
+    /* ways: oneDNN, the C loops (_fg_qref), B at run time (C loops), and for the integer op x's zero point
+     * at run time (DynamicQuantizeLinear's: oneDNN's run-time src zero point, where the zero point is one) */
+    int ways = !ql && tza.rank == 0 ? 4 : 3;
+    for (int way = 0; way < ways; way++) {
         fg_tensor ty;
-        unsigned late = 1u | (way == 2 ? 1u << b_idx : 0);
+        unsigned late = 1u | (way == 2 ? 1u << b_idx : 0) | (way == 3 ? 1u << 2 : 0);
         fg_err e = {0};
         at[n_attrs] = ai(FG_ATTR_QREF, 1);
         assert_int_equal(run_q(op, at, n_attrs + (way == 1), ins, n_in, &ty, 1, late, &e), 0);
@@ -579,9 +582,10 @@ static void check_conv_fused(const conv_case *k, const fused *f) {
     at[n_attrs] = ai(FG_ATTR_QREF, 1);
     int32_t lo, hi;
     act_bounds(f, ys, yz, k->ydt, &lo, &hi);
-    for (int way = 0; way < 3; way++) {
+    int ways = ql ? 3 : 4; /* as in check_mm_fused: the fourth with x's zero point at run time */
+    for (int way = 0; way < ways; way++) {
         fg_tensor ty;
-        unsigned late = 1u | (way == 2 ? 1u << w_idx : 0);
+        unsigned late = 1u | (way == 2 ? 1u << w_idx : 0) | (way == 3 ? 1u << 2 : 0);
         fg_err e = {0};
         assert_int_equal(run_q(op, at, n_attrs + (way == 1), ins, n_in, &ty, 1, late, &e), 0);
         assert_int_equal(ty.dtype, k->ydt);
